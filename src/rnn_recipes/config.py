@@ -1,0 +1,411 @@
+"""The run configuration: YAML -> validated, typed `Config`, and back.
+
+Everything a run needs is named here, validated once at load time, and
+trusted afterwards. YAML keys, Python field names and `--set a.b=c` paths are
+the same words. This module imports no other module of the project.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+MAX_CONFIG_BYTES = 1_000_000  # a config is a dozen lines; anything this big is a mistake
+MAX_YAML_NODES = 100_000  # after alias expansion: stops "billion laughs" documents
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; the message is one line meant for the user."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- data -------------------------------------------------------------------
+
+
+class ImdbData(_Section):
+    """Keras' preprocessed IMDB reviews: word ids, binary sentiment."""
+
+    kind: Literal["imdb"] = "imdb"
+    path: str | None = None  # a local imdb.npz; None downloads via keras.datasets
+    num_words: int = Field(10_000, ge=3)  # ids 0-2 are reserved (pad, start, oov)
+    maxlen: int = Field(100, ge=1)
+    # 'pre' keeps the review next to the answer; the seed's 'post' makes the RNN
+    # read up to maxlen zeros after the review before it answers.
+    padding: Literal["pre", "post"] = "pre"
+    truncating: Literal["pre", "post"] = "pre"
+    val_split: float = Field(0.2, ge=0.0, lt=1.0)  # taken from the training set
+    limit: int | None = Field(None, ge=2)  # use only this many train and test reviews
+
+
+class TextData(_Section):
+    """A text corpus for next-token prediction."""
+
+    kind: Literal["text"] = "text"
+    text: str | None = None  # inline corpus
+    path: str | None = None  # a local text file
+    url: str | None = None  # downloaded once, cached, checked against sha256
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    level: Literal["char", "word"] = "char"
+    max_vocab: int | None = Field(None, ge=2)  # word level: keep the most frequent
+    lowercase: bool = False
+    seq_length: int = Field(40, ge=1)
+    step: int = Field(1, ge=1)  # stride between windows
+    # many_to_one: a window predicts the token after it (the seed);
+    # many_to_many: every position predicts its next token (char-rnn).
+    objective: Literal["many_to_one", "many_to_many"] = "many_to_one"
+    val_split: float = Field(0.1, ge=0.0, lt=1.0)  # from the end of the corpus
+    test_split: float = Field(0.0, ge=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TextData:
+        given = [k for k in ("text", "path", "url") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of text, path, url; received {', '.join(given)}")
+        if self.url is not None and self.sha256 is None:
+            raise ValueError("a url needs its sha256, so a changed or partial download is caught")
+        if self.val_split + self.test_split >= 1.0:
+            raise ValueError("val_split + test_split must leave some text to train on")
+        return self
+
+
+class SineData(_Section):
+    """A sine series; windows of `time_steps` values predict the next one."""
+
+    kind: Literal["sine"] = "sine"
+    total_size: int = Field(250, ge=3)  # sin(arange(total_size)) to train on
+    test_size: int = Field(400, ge=3)  # sin(arange(test_size)) to test on ...
+    test_windows: int = Field(75, ge=1)  # ... its last windows only, as the seed
+    time_steps: int = Field(25, ge=1)
+    frequency: float = Field(1.0, gt=0.0)  # radians per step
+    noise: float = Field(0.0, ge=0.0)  # std of Gaussian noise added to train values
+    val_split: float = Field(0.0, ge=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _enough_points(self) -> SineData:
+        if self.total_size <= self.time_steps:
+            raise ValueError(f"total_size ({self.total_size}) must exceed time_steps ({self.time_steps})")
+        if self.test_size - self.time_steps < self.test_windows:
+            raise ValueError(
+                f"test_size ({self.test_size}) gives only {self.test_size - self.time_steps} "
+                f"windows, fewer than test_windows ({self.test_windows})"
+            )
+        return self
+
+
+DataConfig = Annotated[ImdbData | TextData | SineData, Field(discriminator="kind")]
+
+
+# --- encoding, model, train, output ------------------------------------------
+
+
+class EncodingConfig(_Section):
+    """How token ids enter the network."""
+
+    # integer: the id itself as one number per step, input (T, 1), as the seed;
+    # onehot: a vocabulary-sized indicator vector per step;
+    # embedding: a trained dense vector per id.
+    kind: Literal["integer", "onehot", "embedding"] = "embedding"
+    dim: int = Field(32, ge=1)  # embedding only
+    mask_zero: bool = False  # embedding only: id 0 is padding and is skipped
+    initializer: Literal["uniform", "normal", "glorot_uniform", "he_normal"] = "uniform"
+
+
+class ModelConfig(_Section):
+    """The recurrent stack and its head."""
+
+    cell: Literal["simple_rnn", "lstm", "gru"] = "lstm"
+    units: int = Field(64, ge=1)
+    layers: int = Field(1, ge=1, le=16)
+    bidirectional: bool = False
+    merge_mode: Literal["concat", "sum", "mul", "ave"] = "concat"
+    activation: Literal["tanh", "relu", "sigmoid", "linear"] = "tanh"
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    recurrent_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    kernel_initializer: Literal["glorot_uniform", "glorot_normal", "he_normal", "orthogonal"] = (
+        "glorot_uniform"
+    )
+    recurrent_initializer: Literal["orthogonal", "glorot_uniform", "identity"] = "orthogonal"
+    l1: float = Field(0.0, ge=0.0)
+    l2: float = Field(0.0, ge=0.0)
+    dense_units: int | None = Field(None, ge=1)  # an optional hidden Dense layer in the head
+
+
+class TrainConfig(_Section):
+    """The optimisation loop."""
+
+    optimizer: Literal["adam", "rmsprop", "sgd"] = "adam"
+    learning_rate: float = Field(1e-3, gt=0.0)
+    clipnorm: float | None = Field(None, gt=0.0)
+    clipvalue: float | None = Field(None, gt=0.0)
+    batch_size: int = Field(32, ge=1)
+    epochs: int = Field(5, ge=1)
+    patience: int | None = Field(None, ge=1)  # early stopping on validation loss
+    shuffle: bool = True
+
+
+class OutputConfig(_Section):
+    """Where and what a run writes."""
+
+    dir: str = "runs"  # runs/<name>-<timestamp>/
+    plots: bool = True
+
+
+class Config(_Section):
+    """A complete run: what to learn from, how, and where to write it."""
+
+    name: str = Field("run", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    seed: int = 42
+    data: DataConfig
+    encoding: EncodingConfig | None = None  # token datasets; None for sine
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    output: OutputConfig = OutputConfig()
+
+    @model_validator(mode="after")
+    def _encoding_fits_data(self) -> Config:
+        if self.data.kind == "sine":
+            if self.encoding is not None:
+                raise ValueError("sine feeds raw values; remove the encoding section")
+        elif self.encoding is None:
+            object.__setattr__(self, "encoding", EncodingConfig())
+        elif self.encoding.kind != "embedding" and self.encoding.mask_zero:
+            raise ValueError("encoding.mask_zero needs kind: embedding; use data.padding: pre instead")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+# --- loading -----------------------------------------------------------------
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict:
+    seen: dict[Any, yaml.Node] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise ConfigError(
+                f"{key_node.start_mark.line + 1}: duplicate key {key!r} "
+                f"(first at line {seen[key].start_mark.line + 1}); a key may appear once"
+            )
+        seen[key] = key_node
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _count_nodes(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Nodes after alias expansion, memoised so a bomb is counted, not expanded."""
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = 1  # guards against recursive aliases
+    if isinstance(node, yaml.MappingNode):
+        n = 1 + sum(_count_nodes(k, memo) + _count_nodes(v, memo) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        n = 1 + sum(_count_nodes(v, memo) for v in node.value)
+    else:
+        n = 1
+    memo[id(node)] = n
+    return n
+
+
+def _line_map(node: yaml.Node, path: tuple = (), lines: dict | None = None) -> dict[tuple, int]:
+    """Map every key path in the document to its 1-based line, for error messages."""
+    lines = {} if lines is None else lines
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key_path = path + (getattr(key_node, "value", None),)
+            lines[key_path] = key_node.start_mark.line + 1
+            _line_map(value_node, key_path, lines)
+    return lines
+
+
+def parse_yaml(text: str, source: str = "<config>") -> tuple[dict, dict[tuple, int]]:
+    """Parse a YAML config safely; return the mapping and a key-path -> line map.
+
+    Raises ConfigError for syntax errors (with file:line:column), Python tags,
+    duplicate keys, alias bombs, oversized or empty documents and non-mappings.
+    """
+    if len(text.encode("utf-8", "replace")) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{source}: config is larger than {MAX_CONFIG_BYTES:,} bytes")
+    try:
+        loader = _UniqueKeyLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                raise ConfigError(f"{source}: config is empty; expected a mapping such as 'data: {{kind: sine}}'")
+            if _count_nodes(node, {}) > MAX_YAML_NODES:
+                raise ConfigError(f"{source}: config expands to more than {MAX_YAML_NODES:,} nodes (alias bomb?)")
+            data = loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        problem = exc.problem or exc.context or "invalid YAML"
+        tag = re.search(r"tag '([^']+)'", problem)
+        if tag:  # e.g. !!python/object: a config names values, never code
+            problem = f"tag '{tag.group(1)}' is not allowed; a config holds plain values only"
+        raise ConfigError(f"{where}: YAML syntax error: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: YAML error: {str(exc).splitlines()[0]}") from None
+    except ConfigError as exc:
+        msg = str(exc)
+        sep = "" if msg[:1].isdigit() else " "
+        raise ConfigError(msg if msg.startswith(source) else f"{source}:{sep}{msg}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections at the top level, got {type(data).__name__}")
+    return data, _line_map(node)
+
+
+def _parse_value(raw: str) -> Any:
+    """A --set value is read as a YAML scalar or flow collection: 3, 0.5, true, null, [a, b]."""
+    try:
+        return yaml.safe_load(raw) if raw.strip() else raw
+    except yaml.YAMLError:
+        return raw
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply `a.b=c` overrides to a raw config mapping (a new dict is returned)."""
+    import copy
+
+    data = copy.deepcopy(data)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", key.strip()):
+            raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE, for example model.units=64")
+        parts = key.strip().split(".")
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {item!r}: {'.'.join(parts[: i + 1])} is not a section")
+            node = child
+        node[parts[-1]] = _parse_value(raw)
+    return data
+
+
+def _fields_at(loc: tuple) -> list[str]:
+    """Valid field names of the section that `loc` points into (for did-you-mean)."""
+    model: Any = Config
+    for part in loc:
+        if isinstance(part, str) and part in {"imdb", "text", "sine"}:
+            model = {"imdb": ImdbData, "text": TextData, "sine": SineData}[part]
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            break
+        ann = field.annotation
+        candidates = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not candidates:
+            break
+        model = candidates[0]
+    return list(getattr(model, "model_fields", {}))
+
+
+def _format_error(err: dict, lines: dict[tuple, int], source: str, overridden: set[tuple]) -> str:
+    # pydantic inserts the union tag ('imdb', 'text', 'sine') in locations; users never write it
+    loc = tuple(p for p in err["loc"] if p not in {"imdb", "text", "sine"} or err["loc"][0] != "data")
+    key_path = tuple(p for p in loc if isinstance(p, str))
+    path = ".".join(str(p) for p in loc) or "<top>"
+    line = next((lines[key_path[:i]] for i in range(len(key_path), -1, -1) if key_path[:i] in lines), None)
+    if key_path in overridden:
+        where = f"--set {path}"
+    else:
+        where = f"{source}:{line}" if line else source
+    if err["type"] == "extra_forbidden":
+        valid = _fields_at(err["loc"][:-1])
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        return f"{where}: unknown key '{path}'.{hint} Expected one of: {', '.join(valid)}."
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        where = f"{source}:{lines.get(('data', 'kind'), line)}"
+        return f"{where}: invalid '{path}.kind'. Expected one of: imdb, text, sine. Received: {err.get('input', {}).get('kind') if isinstance(err.get('input'), dict) else err.get('input')!r}."
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "value_error":  # a cross-field check: its message names the keys
+        return f"{where}: {path + ': ' if loc else ''}{msg}"
+    if err["type"] == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        return f"{where}: invalid '{path}'. Expected one of: {expected.replace(' or ', ', ')}. Received: {err['input']!r}."
+    if err["type"] == "missing":
+        return f"{where}: missing key '{path}'"
+    received = f" Received: {err['input']!r}." if not isinstance(err.get("input"), dict) else ""
+    return f"{where}: invalid '{path}': {msg}.{received}"
+
+
+def build_config(
+    data: dict,
+    lines: dict[tuple, int] | None = None,
+    source: str = "<config>",
+    overridden: set[tuple] = frozenset(),
+) -> Config:
+    """Validate a raw mapping into a Config, or raise a one-line ConfigError."""
+    if "data" in data and isinstance(data["data"], dict) and "kind" not in data["data"]:
+        # the tag is required so a misspelt section never silently becomes another dataset
+        raise ConfigError(f"{source}: missing key 'data.kind'. Expected one of: imdb, text, sine.")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = _format_error(errors[0], lines or {}, source, set(overridden))
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(first + more) from None
+
+
+def _resolve_paths(data: dict, base: Path) -> None:
+    """Relative data.path values mean "beside the config file", wherever rnn runs from.
+
+    The resolved config saved with a run holds the absolute path.
+    """
+    section = data.get("data")
+    if isinstance(section, dict) and isinstance(section.get("path"), str):
+        p = Path(section["path"]).expanduser()
+        section["path"] = str(p if p.is_absolute() else (base / p).resolve())
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read, validate and return the config at `path` with `--set` overrides applied.
+
+    The run's name defaults to the file's stem.
+
+    Example:
+        >>> cfg = load_config("configs/sine_simplernn.yaml", ["train.epochs=3"])
+        >>> cfg.train.epochs
+        3
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from None
+    data, lines = parse_yaml(text, str(path))
+    data.setdefault("name", path.stem)
+    _resolve_paths(data, path.parent)
+    overrides = overrides or []
+    data = apply_overrides(data, overrides)
+    overridden = {tuple(o.partition("=")[0].strip().split(".")) for o in overrides}
+    return build_config(data, lines, str(path), overridden)
+
+
+def dump_config(cfg: Config) -> str:
+    """The fully resolved config as YAML, loadable by `load_config`."""
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

@@ -1,0 +1,361 @@
+"""Datasets: IMDB reviews, a text corpus and a sine series, as train/val/test arrays.
+
+Each loader turns a validated data config into a `Dataset` of NumPy arrays.
+Token data is integer ids of shape (N, T); sine data is float values of shape
+(N, T, 1). Nothing here imports TensorFlow except the IMDB download.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import re
+import urllib.request
+import zipfile
+from collections import Counter
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from rnn_recipes.config import Config, ImdbData, SineData, TextData
+
+IMDB_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/imdb.npz"
+IMDB_SHA256 = "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f"
+IMDB_SEED = 113  # Keras' shuffle seed, so our arrays match keras.datasets.imdb.load_data
+START, OOV, INDEX_FROM = 1, 2, 3  # Keras' reserved ids: 0 is padding
+UNK = "<unk>"
+
+
+class DataError(Exception):
+    """A dataset that cannot be loaded; the message is one line meant for the user."""
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What the model needs to know about the data, without the data itself.
+
+    Attributes:
+        task: "binary", "next_token" or "regression".
+        seq_len: time steps per example.
+        vocab_size: distinct input ids for token tasks (IMDB's include padding id 0).
+        num_classes: output classes for next_token.
+        sequence_output: predict at every step (many-to-many) instead of once.
+    """
+
+    task: str
+    seq_len: int
+    vocab_size: int = 0
+    num_classes: int = 0
+    sequence_output: bool = False
+
+
+@dataclass
+class Dataset:
+    """Arrays for one run. Empty validation arrays mean no validation split.
+
+    `test_name` says what the final metrics are computed on: "test", or
+    "train" when a corpus is too small to hold any text out.
+    """
+
+    spec: DataSpec
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    test_name: str = "test"
+    vocab: list[str] | None = None  # text: token by id
+    level: str = "char"
+    extra: dict = field(default_factory=dict)  # e.g. the sine persistence baseline
+
+    @property
+    def has_val(self) -> bool:
+        return len(self.x_val) > 0
+
+
+def load_dataset(cfg: Config) -> Dataset:
+    """Load the dataset `cfg.data` names."""
+    loaders = {"imdb": load_imdb, "text": load_text, "sine": load_sine}
+    return loaders[cfg.data.kind](cfg.data, cfg.seed)
+
+
+def data_spec(cfg: Config) -> DataSpec:
+    """The model-facing shape of the data, cheaply (text reads its corpus, nothing downloads)."""
+    d = cfg.data
+    if d.kind == "imdb":
+        return DataSpec("binary", d.maxlen, vocab_size=d.num_words)
+    if d.kind == "sine":
+        return DataSpec("regression", d.time_steps)
+    vocab = build_vocab(tokenize(read_corpus(d, allow_download=False), d), d)
+    return DataSpec("next_token", d.seq_length, len(vocab), len(vocab), d.objective == "many_to_many")
+
+
+def _split_tail(x: np.ndarray, y: np.ndarray, frac: float) -> tuple[np.ndarray, ...]:
+    """Hold out the last `frac` of (x, y): (x_train, y_train, x_val, y_val)."""
+    n_val = int(round(len(x) * frac))
+    cut = len(x) - n_val
+    return x[:cut], y[:cut], x[cut:], y[cut:]
+
+
+# --- IMDB --------------------------------------------------------------------
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles NumPy object arrays of int lists and nothing else.
+
+    imdb.npz stores reviews as pickled object arrays; a plain np.load with
+    allow_pickle would run whatever code a crafted file carries.
+    """
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a dataset file")
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    arrays = {}
+    with zipfile.ZipFile(path) as zf:
+        for name in zf.namelist():
+            with zf.open(name) as fh:
+                buf = io.BytesIO(fh.read())
+            version = np.lib.format.read_magic(buf)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            _, _, dtype = read_header(buf)
+            if dtype.hasobject:
+                arrays[name.removesuffix(".npy")] = _ArrayUnpickler(buf).load()
+            else:
+                arrays[name.removesuffix(".npy")] = np.lib.format.read_array(io.BytesIO(buf.getvalue()))
+    return arrays
+
+
+def imdb_cache_path() -> Path:
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "imdb.npz"
+
+
+def _imdb_file(d: ImdbData) -> Path:
+    if d.path is not None:
+        path = Path(d.path).expanduser()
+        if not path.is_file():
+            raise DataError(f"IMDB file not found: {path} (data.path); expected Keras' imdb.npz")
+        return path
+    path = imdb_cache_path()
+    if path.is_file() and sha256_file(path) == IMDB_SHA256:
+        return path
+    try:
+        download(IMDB_URL, path, IMDB_SHA256)
+    except OSError as exc:
+        raise DataError(
+            f"IMDB is not cached and could not be downloaded ({exc}); "
+            f"put Keras' imdb.npz at {path} or set data.path"
+        ) from None
+    return path
+
+
+def load_imdb(d: ImdbData, seed: int) -> Dataset:
+    """Keras' IMDB reviews, processed exactly as keras.datasets.imdb.load_data does.
+
+    Ids: 0 padding, 1 start of review, 2 out of vocabulary, 3+ words by
+    frequency. Reviews are padded/truncated to `maxlen`; the validation split
+    comes from the end of the (shuffled) training set.
+    """
+    path = _imdb_file(d)
+    try:
+        raw = _read_npz(path)
+        parts = {k: raw[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile, pickle.UnpicklingError, EOFError) as exc:
+        raise DataError(f"{path}: not a valid imdb.npz ({exc}); expected arrays x_train, y_train, x_test, y_test") from None
+    rng = np.random.RandomState(IMDB_SEED)
+    splits = []
+    for xs, ys in ((parts["x_train"], parts["y_train"]), (parts["x_test"], parts["y_test"])):
+        order = np.arange(len(xs))
+        rng.shuffle(order)
+        xs, ys = xs[order], ys[order]
+        if d.limit is not None:
+            xs, ys = xs[: d.limit], ys[: d.limit]
+        splits.append((_encode_reviews(xs, d), ys.astype("float32")))
+    (x_train, y_train), (x_test, y_test) = splits
+    x_train, y_train, x_val, y_val = _split_tail(x_train, y_train, d.val_split)
+    spec = DataSpec("binary", d.maxlen, vocab_size=d.num_words)
+    return Dataset(spec, x_train, y_train, x_val, y_val, x_test, y_test)
+
+
+def _encode_reviews(reviews: np.ndarray, d: ImdbData) -> np.ndarray:
+    out = np.zeros((len(reviews), d.maxlen), dtype="int32")
+    for i, review in enumerate(reviews):
+        ids = np.asarray([START, *(w + INDEX_FROM for w in review)], dtype="int64")
+        ids[ids >= d.num_words] = OOV
+        ids = ids[-d.maxlen :] if d.truncating == "pre" else ids[: d.maxlen]
+        if d.padding == "pre":
+            out[i, d.maxlen - len(ids) :] = ids
+        else:
+            out[i, : len(ids)] = ids
+    return out
+
+
+# --- text --------------------------------------------------------------------
+
+
+def default_corpus() -> str:
+    """The corpus shipped with the package, so the demo needs no download."""
+    return resources.files("rnn_recipes").joinpath("corpus.txt").read_text(encoding="utf-8")
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("RNN_RECIPES_CACHE", Path.home() / ".cache" / "rnn-recipes"))
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def download(url: str, dest: Path, sha256: str) -> Path:
+    """Download `url` to `dest` through a temporary file; keep it only if the hash matches.
+
+    A partial or corrupt download never lands at `dest`.
+    """
+    if not url.startswith(("https://", "http://")):
+        raise DataError(f"unsupported url {url!r}; expected http(s)://")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as resp, open(tmp, "wb") as fh:
+            while block := resp.read(1 << 20):
+                fh.write(block)
+        got = sha256_file(tmp)
+        if got != sha256:
+            raise DataError(f"{url}: sha256 mismatch: expected {sha256}, got {got}")
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def read_corpus(d: TextData, allow_download: bool = True) -> str:
+    """The corpus text: inline, a local file, a cached download, or the bundled default."""
+    if d.text is not None:
+        return d.text
+    if d.path is not None:
+        path = Path(d.path).expanduser()
+        if not path.is_file():
+            raise DataError(f"text file not found: {path} (data.path)")
+        try:
+            return path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if d.url is not None:
+        path = cache_dir() / d.sha256
+        if not (path.is_file() and sha256_file(path) == d.sha256):
+            if not allow_download:
+                raise DataError(f"{d.url} is not downloaded yet; run `rnn train` once to fetch it")
+            try:
+                download(d.url, path, d.sha256)
+            except OSError as exc:
+                raise DataError(f"cannot download {d.url} ({exc}); put the file at {path}") from None
+        return path.read_text(encoding="utf-8")
+    return default_corpus()
+
+
+def tokenize(text: str, d: TextData) -> list[str]:
+    """Characters, or words and punctuation marks for `level: word`."""
+    if d.lowercase:
+        text = text.lower()
+    if d.level == "char":
+        return list(text)
+    return re.findall(r"\w+|[^\w\s]", text)
+
+
+def build_vocab(tokens: list[str], d: TextData) -> list[str]:
+    """Token by id: sorted characters, or the most frequent words plus <unk>."""
+    if d.level == "char":
+        return sorted(set(tokens))
+    counts = Counter(tokens)
+    keep = counts.most_common(d.max_vocab - 1 if d.max_vocab else None)
+    words = sorted(w for w, _ in keep)
+    return [UNK, *words] if d.max_vocab and len(counts) > len(words) else words
+
+
+def encode(tokens: list[str], vocab: list[str]) -> np.ndarray:
+    index = {t: i for i, t in enumerate(vocab)}
+    unk = index.get(UNK)
+    return np.array([index.get(t, unk) for t in tokens], dtype="int32")
+
+
+def windows(ids: np.ndarray, seq_length: int, step: int, many_to_many: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Windows of `seq_length` ids and their targets: the next id, or every next id."""
+    if len(ids) <= seq_length:
+        return np.zeros((0, seq_length), "int32"), np.zeros((0, seq_length) if many_to_many else (0,), "int32")
+    view = np.lib.stride_tricks.sliding_window_view(ids, seq_length + 1)[::step]
+    x = np.ascontiguousarray(view[:, :-1])
+    y = np.ascontiguousarray(view[:, 1:] if many_to_many else view[:, -1])
+    return x, y
+
+
+def load_text(d: TextData, seed: int) -> Dataset:
+    """A corpus cut into windows. Validation and test text come from its end, so
+    overlapping windows never leak training text into them."""
+    tokens = tokenize(read_corpus(d), d)
+    vocab = build_vocab(tokens, d)
+    if len(tokens) <= d.seq_length:
+        raise DataError(
+            f"the corpus has {len(tokens)} tokens; data.seq_length ({d.seq_length}) needs at least {d.seq_length + 1}"
+        )
+    ids = encode(tokens, vocab)
+    n = len(ids)
+    n_test, n_val = int(n * d.test_split), int(n * d.val_split)
+    bounds = [0, n - n_val - n_test, n - n_test, n]
+    parts = [windows(ids[a:b], d.seq_length, d.step, d.objective == "many_to_many") for a, b in zip(bounds, bounds[1:])]
+    for name, frac, (x, _) in (("val_split", d.val_split, parts[1]), ("test_split", d.test_split, parts[2])):
+        if frac > 0 and len(x) == 0:
+            raise DataError(
+                f"data.{name} ({frac}) leaves fewer than seq_length + 1 = {d.seq_length + 1} tokens; "
+                f"raise it, lower data.seq_length, or set it to 0"
+            )
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = parts
+    test_name = "test"
+    if len(x_test) == 0:  # too little text to hold out: report on the training windows, and say so
+        x_test, y_test, test_name = x_train, y_train, "train"
+    spec = DataSpec("next_token", d.seq_length, len(vocab), len(vocab), d.objective == "many_to_many")
+    return Dataset(spec, x_train, y_train, x_val, y_val, x_test, y_test, test_name, vocab, d.level)
+
+
+# --- sine --------------------------------------------------------------------
+
+
+def sine_windows(values: np.ndarray, time_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Windows of `time_steps` values (N, T, 1) and the value after each (N, 1)."""
+    view = np.lib.stride_tricks.sliding_window_view(values, time_steps + 1)
+    return view[:, :-1, None].astype("float32"), view[:, -1:].astype("float32")
+
+
+def load_sine(d: SineData, seed: int) -> Dataset:
+    """The seed's series: train on sin(f * arange(total_size)), test on the last
+    `test_windows` windows of sin(f * arange(test_size))."""
+    rng = np.random.default_rng(seed)
+    train = np.sin(d.frequency * np.arange(d.total_size))
+    train = train + rng.normal(0.0, d.noise, train.shape) if d.noise else train
+    x, y = sine_windows(train, d.time_steps)
+    x_train, y_train, x_val, y_val = _split_tail(x, y, d.val_split)
+    x_test, y_test = sine_windows(np.sin(d.frequency * np.arange(d.test_size)), d.time_steps)
+    x_test, y_test = x_test[-d.test_windows :], y_test[-d.test_windows :]
+    # persistence: predict that the next value equals the last one seen
+    last = x_test[:, -1, :]
+    baseline = {"mse": float(np.mean((last - y_test) ** 2)), "mae": float(np.mean(np.abs(last - y_test)))}
+    spec = DataSpec("regression", d.time_steps)
+    return Dataset(spec, x_train, y_train, x_val, y_val, x_test, y_test, extra={"persistence": baseline})

@@ -1,0 +1,131 @@
+"""Build the Keras model a config describes: input encoding -> recurrent stack -> head.
+
+The output layer and the loss follow the task the dataset poses:
+binary (sigmoid + binary cross-entropy), next_token (softmax + sparse
+categorical cross-entropy) and regression (linear + mean squared error).
+"""
+
+from __future__ import annotations
+
+from rnn_recipes.backend import import_keras
+from rnn_recipes.config import Config
+from rnn_recipes.data import DataSpec
+
+keras = import_keras()
+
+CELLS = {
+    "simple_rnn": keras.layers.SimpleRNN,
+    "lstm": keras.layers.LSTM,
+    "gru": keras.layers.GRU,
+}
+
+EMBEDDING_INITIALIZERS = {
+    # Keras' Embedding default; the seed's 21,153-parameter model uses it
+    "uniform": "uniform",
+    "normal": "random_normal",
+    "glorot_uniform": "glorot_uniform",
+    "he_normal": "he_normal",
+}
+
+
+def loss_and_metrics(task: str) -> tuple[str, list[str]]:
+    """The loss and metrics a task is trained and reported with."""
+    return {
+        "binary": ("binary_crossentropy", ["accuracy"]),
+        "next_token": ("sparse_categorical_crossentropy", ["accuracy"]),
+        "regression": ("mse", ["mae"]),
+    }[task]
+
+
+def _encoder(cfg: Config, spec: DataSpec) -> tuple[keras.Input, keras.KerasTensor]:
+    """The model's input and the (batch, time, features) tensor the RNN reads."""
+    if spec.task == "regression":
+        inputs = keras.Input((spec.seq_len, 1), name="values")
+        return inputs, inputs
+    enc = cfg.encoding
+    if enc.kind == "integer":
+        # the seed: each id is one number per step, input (T, 1)
+        inputs = keras.Input((spec.seq_len,), dtype="float32", name="ids")
+        return inputs, keras.layers.Reshape((-1, 1), name="ids_as_numbers")(inputs)
+    inputs = keras.Input((spec.seq_len,), dtype="int32", name="ids")
+    if enc.kind == "onehot":
+        onehot = keras.layers.CategoryEncoding(spec.vocab_size, output_mode="one_hot", name="onehot")
+        return inputs, onehot(inputs)
+    embedding = keras.layers.Embedding(
+        spec.vocab_size,
+        enc.dim,
+        embeddings_initializer=EMBEDDING_INITIALIZERS[enc.initializer],
+        mask_zero=enc.mask_zero,
+        name="embedding",
+    )
+    return inputs, embedding(inputs)
+
+
+def _recurrent_layer(cfg: Config, index: int, return_sequences: bool) -> keras.layers.Layer:
+    m = cfg.model
+    regularizer = keras.regularizers.L1L2(m.l1, m.l2) if (m.l1 or m.l2) else None
+    layer = CELLS[m.cell](
+        m.units,
+        activation=m.activation,
+        dropout=m.dropout,
+        recurrent_dropout=m.recurrent_dropout,
+        kernel_initializer=m.kernel_initializer,
+        recurrent_initializer=m.recurrent_initializer,
+        kernel_regularizer=regularizer,
+        recurrent_regularizer=regularizer,
+        return_sequences=return_sequences,
+        name=f"{m.cell}_{index}",
+    )
+    if m.bidirectional:
+        return keras.layers.Bidirectional(layer, merge_mode=m.merge_mode, name=f"bidirectional_{index}")
+    return layer
+
+
+def build_model(cfg: Config, spec: DataSpec) -> keras.Model:
+    """Build (uncompiled) the model for `cfg` on data shaped as `spec`.
+
+    Args:
+        cfg: the validated run config.
+        spec: the data's task and shapes.
+
+    Returns:
+        A functional `keras.Model` named after the run.
+
+    Example:
+        >>> spec = DataSpec(task="binary", seq_len=100, vocab_size=10_000)
+        >>> build_model(cfg, spec).count_params()  # embedding(2) + SimpleRNN(32)
+        21153
+    """
+    inputs, x = _encoder(cfg, spec)
+    for i in range(cfg.model.layers):
+        # every layer but the last hands its whole sequence to the next one
+        last = i == cfg.model.layers - 1
+        x = _recurrent_layer(cfg, i, return_sequences=not last or spec.sequence_output)(x)
+    if cfg.model.dense_units:
+        x = keras.layers.Dense(cfg.model.dense_units, activation="relu", name="hidden")(x)
+    if spec.task == "binary":
+        outputs = keras.layers.Dense(1, activation="sigmoid", name="output")(x)
+    elif spec.task == "next_token":
+        outputs = keras.layers.Dense(spec.num_classes, activation="softmax", name="output")(x)
+    else:
+        outputs = keras.layers.Dense(1, name="output")(x)
+    return keras.Model(inputs, outputs, name=cfg.name.replace(".", "_"))
+
+
+def make_optimizer(cfg: Config) -> keras.optimizers.Optimizer:
+    t = cfg.train
+    cls = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}
+    return cls[t.optimizer](learning_rate=t.learning_rate, clipnorm=t.clipnorm, clipvalue=t.clipvalue)
+
+
+def compile_model(model: keras.Model, cfg: Config, spec: DataSpec) -> keras.Model:
+    loss, metrics = loss_and_metrics(spec.task)
+    model.compile(optimizer=make_optimizer(cfg), loss=loss, metrics=metrics)
+    return model
+
+
+def summary_text(model: keras.Model) -> str:
+    """The layer table with parameter counts, as `model.summary()` prints it."""
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, **_: lines.append(line), line_length=120)
+    return "\n".join(lines)

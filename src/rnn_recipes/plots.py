@@ -1,0 +1,46 @@
+"""PNG plots of a run: learning curves for every run, predicted vs actual for regression."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on training machines
+import matplotlib.pyplot as plt  # noqa: E402
+
+from rnn_recipes.runs import atomic_write  # noqa: E402
+
+
+def _save(fig, path: Path) -> None:
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    plt.close(fig)
+
+
+def learning_curves(history: dict[str, list[float]], path: Path, title: str = "") -> None:
+    """Loss and each metric per epoch, training and validation side by side."""
+    names = [k for k in history if not k.startswith("val_")]
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.5), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        epochs = range(1, len(history[name]) + 1)
+        ax.plot(epochs, history[name], "o-", label="train")
+        if f"val_{name}" in history:
+            ax.plot(epochs, history[f"val_{name}"], "s--", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def predictions(actual, predicted, path: Path, title: str = "") -> None:
+    """Predicted against actual values over the test windows."""
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    ax.plot(actual, label="actual")
+    ax.plot(predicted, "--", label="predicted")
+    ax.set_xlabel("test window")
+    ax.legend()
+    ax.set_title(title)
+    fig.tight_layout()
+    _save(fig, path)
