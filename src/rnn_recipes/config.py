@@ -178,6 +178,14 @@ class Config(_Section):
             object.__setattr__(self, "encoding", EncodingConfig())
         elif self.encoding.kind != "embedding" and self.encoding.mask_zero:
             raise ValueError("encoding.mask_zero needs kind: embedding; use data.padding: pre instead")
+        if self.data.kind == "text":
+            if self.encoding.mask_zero:
+                raise ValueError("encoding.mask_zero is for padded IMDB ids; in text, id 0 is a real token")
+            if self.data.objective == "many_to_many" and self.model.bidirectional:
+                raise ValueError(
+                    "model.bidirectional with data.objective many_to_many would see the very tokens it "
+                    "predicts; use many_to_one or a unidirectional model"
+                )
         return self
 
     def to_dict(self) -> dict[str, Any]:

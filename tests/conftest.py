@@ -1,0 +1,42 @@
+"""Shared fixtures: paths, a CLI runner, and tiny trained runs reused across tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_HOME", str(Path(__file__).parent / ".keras-home-unused"))  # never the user's cache
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+TINY = CONFIGS / "tiny"
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    """Run `rnn ARGS...` in-process from a temporary working directory."""
+    from typer.testing import CliRunner
+
+    from rnn_recipes.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(app, [str(a) for a in args])
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory):
+    """Train each dataset's tiny config once; tests read the run directories."""
+    from rnn_recipes.config import load_config
+    from rnn_recipes.train import train
+
+    root = tmp_path_factory.mktemp("runs")
+    names = ["imdb_embedding_lstm", "text_char_lstm", "sine_simple_rnn"]
+    return {n: train(load_config(TINY / f"{n}.yaml"), root / n, verbose=0) for n in names}
