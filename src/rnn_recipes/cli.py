@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -73,7 +73,8 @@ def train(
         cfg = load_config(resolve_config(config), set_ or [])
         from rnn_recipes.train import train as train_run
 
-        run_dir = train_run(cfg, out)
+        with redirect_stdout(sys.stderr):  # progress to stderr; stdout carries only the run directory
+            run_dir = train_run(cfg, out)
     typer.echo(str(run_dir))
 
 

@@ -10,7 +10,6 @@ the run complete.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rnn_recipes.config import Config, ConfigError, build_config, dump_config, parse_yaml
+from rnn_recipes.data import sha256_file
 
 MANIFEST = "manifest.json"
 CONFIG = "config.yaml"
@@ -48,14 +48,6 @@ def write_json(path: Path, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def new_run_dir(cfg: Config, out: Path | None = None) -> Path:
     """Create the directory a new run writes to: `out`, or output.dir/<name>-<timestamp>."""
     if out is None:
@@ -79,7 +71,7 @@ def new_run_dir(cfg: Config, out: Path | None = None) -> Path:
 def write_manifest(run_dir: Path) -> None:
     """Hash every artifact and write manifest.json last: the run is now complete."""
     files = sorted(p for p in run_dir.iterdir() if p.is_file() and p.name != MANIFEST and not p.name.startswith("."))
-    write_json(run_dir / MANIFEST, {"files": {p.name: _sha256(p) for p in files}})
+    write_json(run_dir / MANIFEST, {"files": {p.name: sha256_file(p) for p in files}})
 
 
 @dataclass
@@ -125,7 +117,7 @@ def load_run(run_dir: Path) -> Run:
         raise RunError(f"{manifest} is unreadable; the run cannot be trusted") from None
     for name, digest in files.items():
         path = run_dir / name
-        if not path.is_file() or _sha256(path) != digest:
+        if not path.is_file() or sha256_file(path) != digest:
             raise RunError(f"{run_dir}: {name} is missing or changed since the run finished")
     vocab_path = run_dir / "vocab.json"
     vocab = json.loads(vocab_path.read_text(encoding="utf-8"))["tokens"] if vocab_path.is_file() else None
