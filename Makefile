@@ -16,8 +16,11 @@ $(BIN)/rnn: pyproject.toml
 
 install: $(BIN)/rnn ## Create .venv and install the package with its test tools
 
-demo: install ## Train a character model on the bundled corpus and a sine model; no download
+demo: install ## Train the seed's hello-world model, a character LSTM and a sine model, and generate; no download
+	$(BIN)/rnn train hello_lstm
+	$(BIN)/rnn generate --seed hel --length 8 --temperature 0
 	$(BIN)/rnn train text_lstm
+	$(BIN)/rnn generate --seed "A recurrent network " --length 300 --temperature 0.7 --rng-seed 0
 	$(BIN)/rnn train sine_simplernn
 
 test: install ## Run the whole test suite (what CI runs)

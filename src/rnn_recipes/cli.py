@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import contextmanager, redirect_stdout
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -45,11 +46,12 @@ def user_errors():
     """Turn the library's user-facing errors into `error: ...` and exit code 2."""
     from rnn_recipes.config import ConfigError
     from rnn_recipes.data import DataError
+    from rnn_recipes.generate import GenerateError
     from rnn_recipes.runs import RunError
 
     try:
         yield
-    except (ConfigError, DataError, RunError) as exc:
+    except (ConfigError, DataError, RunError, GenerateError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
@@ -121,6 +123,68 @@ def configs() -> None:
         first = path.read_text(encoding="utf-8").splitlines()[0] if path.stat().st_size else ""
         about = first.lstrip("# ").strip() if first.startswith("#") else ""
         typer.echo(f"{str(path.relative_to(root).with_suffix('')):<34} {about}")
+
+
+class Mode(str, Enum):
+    auto = "auto"
+    stateful = "stateful"
+    window = "window"
+
+
+@app.command()
+def generate(
+    seed: Annotated[str, typer.Option(help="Text to start from; every character must be in the run's vocabulary.")],
+    run: Annotated[
+        Optional[Path], typer.Option(help="A text run directory (default: the newest text run under runs/).")
+    ] = None,
+    length: Annotated[int, typer.Option(help="How many tokens to generate.")] = 200,
+    temperature: Annotated[float, typer.Option(help="0 is greedy; below 1 is careful, above 1 daring.")] = 1.0,
+    top_k: Annotated[Optional[int], typer.Option(help="Sample only among the K most likely tokens.")] = None,
+    rng_seed: Annotated[Optional[int], typer.Option(help="Fix the sampling so the output repeats.")] = None,
+    mode: Annotated[
+        Mode, typer.Option(help="stateful carries the state; window re-reads the last seq_length tokens; auto picks by the run's objective.")
+    ] = Mode.auto,
+) -> None:
+    """Generate text from a trained text run, streaming it to stdout."""
+    with user_errors():
+        from rnn_recipes.generate import GenerateError, generate as generate_ids, seed_ids, detokenize
+        from rnn_recipes.runs import find_runs, load_run
+
+        if length < 1:
+            raise GenerateError(f"--length must be at least 1; received {length}")
+        if temperature < 0:
+            raise GenerateError(f"--temperature must be 0 (greedy) or more; received {temperature}")
+        if top_k is not None and top_k < 1:
+            raise GenerateError(f"--top-k must be at least 1; received {top_k}")
+        if run is None:
+            found = find_runs(Path("runs"), kind="text")
+            if not found:
+                raise GenerateError("no text run under runs/; train one first, e.g. `rnn train hello_lstm`")
+            run = found[0]
+            typer.echo(f"using run {run}", err=True)
+        loaded = load_run(run)
+        data = loaded.config.data
+        if data.kind != "text":
+            raise GenerateError(f"{run} is a {data.kind} run; generate needs a text run (data.kind: text)")
+        ids = seed_ids(seed, loaded.vocab, data.level, data.lowercase)
+        chosen = mode.value if mode != Mode.auto else ("stateful" if data.objective == "many_to_many" else "window")
+
+        from rnn_recipes.generate import Engine
+
+        engine = Engine(loaded.load_model())
+        if chosen == "stateful" and engine.bidirectional:
+            raise GenerateError("a bidirectional model reads the future; use --mode window")
+        import numpy as np
+
+        stream = generate_ids(
+            engine, ids, length, mode=chosen, window=data.seq_length,
+            temperature=temperature, top_k=top_k, rng=np.random.default_rng(rng_seed),
+        )
+        sys.stdout.write(seed)
+        for token in stream:
+            sys.stdout.write(detokenize(loaded.vocab[token], data.level, first=False))
+            sys.stdout.flush()
+        sys.stdout.write("\n")
 
 
 def main() -> None:  # pragma: no cover - `python -m rnn_recipes.cli`

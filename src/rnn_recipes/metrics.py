@@ -18,9 +18,10 @@ def evaluate_model(model, ds: Dataset, batch_size: int) -> dict:
         splits = {ds.test_name: metrics["loss"]}
         if ds.has_val:
             splits["val"] = model.evaluate(ds.x_val, ds.y_val, batch_size=batch_size, verbose=0, return_dict=True)["loss"]
+        unit = "char" if ds.level == "char" else "word"
         for name, nats in splits.items():
             metrics[f"{name}_loss_nats"] = nats
-            metrics[f"{name}_bits_per_token"] = nats / math.log(2)
+            metrics[f"{name}_bits_per_{unit}"] = nats / math.log(2)
             metrics[f"{name}_perplexity"] = math.exp(min(nats, 700.0))
     if ds.spec.task == "regression":
         pred = model.predict(ds.x_test, batch_size=batch_size, verbose=0)
