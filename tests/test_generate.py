@@ -169,10 +169,8 @@ def test_a_sine_run_is_not_a_text_run(cli, tiny_runs):
 
 
 @pytest.mark.slow
-def test_word_level_run_generates_words(cli, tmp_path):
-    from rnn_recipes.train import train
-
-    run = train(load_config(TINY / "text_word_gru.yaml"), tmp_path / "words", verbose=0)
+def test_word_level_run_generates_words(cli, tiny_runs):
+    run = tiny_runs["text_word_gru"]
     result = cli("generate", "--seed", "the network", "--length", "5", "--temperature", "0", "--run", run)
     assert result.exit_code == 0, result.output
     words = result.stdout.split()
