@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import CONFIGS, TINY
+from conftest import CONFIGS
 from rnn_recipes.config import Config, load_config
 from rnn_recipes.data import DataSpec
 from rnn_recipes.generate import Engine, GenerateError, detokenize, sample, seed_ids
