@@ -187,6 +187,78 @@ def generate(
         sys.stdout.write("\n")
 
 
+# --- recipes, sweeps and diagnostics -----------------------------------------
+
+RECIPE_HELP = "A recipe file, or the name of a bundled recipe (see `rnn recipe list`)."
+OUT_HELP = "Where recipe runs live: OUT/<recipe>/<variant>/."
+
+recipe_app = typer.Typer(help="Train, compare and check the variants a recipe describes.", no_args_is_help=True)
+app.add_typer(recipe_app, name="recipe")
+
+
+def _run_and_rank(recipe, out: Path) -> None:
+    from rnn_recipes.recipes import run_recipe
+
+    with redirect_stdout(sys.stderr):  # training progress to stderr; stdout carries the leaderboard
+        root = run_recipe(recipe, out, log=lambda line: print(line, file=sys.stderr))
+    typer.echo((root / "leaderboard.md").read_text(encoding="utf-8"), nl=False)
+    typer.echo(f"wrote {root / 'leaderboard.md'}, leaderboard.csv and curves.png", err=True)
+
+
+@recipe_app.command("run")
+def recipe_run(
+    recipe: Annotated[str, typer.Argument(help=RECIPE_HELP, show_default=False)],
+    out: Annotated[Path, typer.Option(help=OUT_HELP)] = Path("runs"),
+) -> None:
+    """Train every variant (finished ones are skipped), then write a leaderboard and learning curves."""
+    with user_errors():
+        from rnn_recipes.recipes import load_recipe, resolve_named
+
+        _run_and_rank(load_recipe(resolve_named(recipe, "recipes")), out)
+
+
+@recipe_app.command("check")
+def recipe_check(
+    recipe: Annotated[str, typer.Argument(help=RECIPE_HELP, show_default=False)],
+    out: Annotated[Path, typer.Option(help=OUT_HELP)] = Path("runs"),
+) -> None:
+    """Compare each variant's results with its expected bands; exit 1 if any band fails."""
+    with user_errors():
+        from rnn_recipes.recipes import check_recipe, load_recipe, resolve_named
+
+        checks = check_recipe(load_recipe(resolve_named(recipe, "recipes")), out)
+    for check in checks:
+        typer.echo(check.line())
+    failed = sum(not c.passed for c in checks)
+    typer.echo(f"{len(checks) - failed}/{len(checks)} bands pass")
+    if failed:
+        raise typer.Exit(1)
+
+
+@recipe_app.command("list")
+def recipe_list() -> None:
+    """List the bundled recipes, one line each."""
+    from rnn_recipes.recipes import list_recipes
+
+    for name, about in list_recipes():
+        typer.echo(f"{name:<24} {about}")
+
+
+@app.command()
+def sweep(
+    config: Annotated[str, typer.Argument(help=CONFIG_HELP, show_default=False)],
+    axes: Annotated[list[str], typer.Argument(help="KEY=V1,V2,... per axis; every combination trains.", show_default=False)],
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a key in every variant (repeatable).")] = None,
+    name: Annotated[Optional[str], typer.Option(help="The sweep's name (default sweep-<config>).")] = None,
+    out: Annotated[Path, typer.Option(help=OUT_HELP)] = Path("runs"),
+) -> None:
+    """Train a config over a matrix of values, e.g. model.cell=simple_rnn,lstm,gru, and rank the results."""
+    with user_errors():
+        from rnn_recipes.recipes import sweep_recipe
+
+        _run_and_rank(sweep_recipe(resolve_config(config), axes, set_ or [], name), out)
+
+
 def main() -> None:  # pragma: no cover - `python -m rnn_recipes.cli`
     app()
 

@@ -1,4 +1,4 @@
-"""PNG plots of a run: learning curves for every run, predicted vs actual for regression."""
+"""PNG plots: learning curves for every run, predicted vs actual for regression, runs side by side."""
 
 from __future__ import annotations
 
@@ -42,5 +42,23 @@ def predictions(actual, predicted, path: Path, title: str = "") -> None:
     ax.set_xlabel("test window")
     ax.legend()
     ax.set_title(title)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def compare_curves(histories: dict[str, dict[str, list[float]]], path: Path, title: str = "") -> None:
+    """One panel per metric, one line per run: validation curves where every run has them."""
+    first = next(iter(histories.values()))
+    names = [k for k in first if not k.startswith("val_") and k != "seconds"]
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.5), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        shown = f"val_{name}" if all(f"val_{name}" in h for h in histories.values()) else name
+        for label, history in histories.items():
+            values = history.get(shown, [])
+            ax.plot(range(1, len(values) + 1), values, "o-", markersize=3, label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(shown)
+        ax.legend(fontsize="small")
+    fig.suptitle(title)
     fig.tight_layout()
     _save(fig, path)
