@@ -259,6 +259,29 @@ def sweep(
         _run_and_rank(sweep_recipe(resolve_config(config), axes, set_ or [], name), out)
 
 
+@app.command("numpy-sine")
+def numpy_sine(
+    epochs: Annotated[int, typer.Option(help="Passes over the training windows.")] = 15,
+    units: Annotated[int, typer.Option(help="Hidden units.")] = 128,
+    lr: Annotated[float, typer.Option(help="SGD learning rate.")] = 1e-2,
+    rng_seed: Annotated[int, typer.Option(help="Seed of the weights and the window order.")] = 0,
+) -> None:
+    """Train the from-scratch NumPy RNN on the seed's sine series (no TensorFlow) and print its losses."""
+    with user_errors():
+        from rnn_recipes.config import ConfigError
+
+        if epochs < 1 or units < 1 or lr <= 0:
+            raise ConfigError(f"--epochs and --units must be at least 1 and --lr above 0; received {epochs}, {units}, {lr}")
+        import numpy as np
+
+        from rnn_recipes.numpy_rnn import fit_sine
+
+        result = fit_sine(np.random.default_rng(rng_seed), units=units, epochs=epochs, lr=lr)
+    for epoch, loss in enumerate(result.losses, start=1):
+        typer.echo(f"epoch {epoch:>3}  train MSE {loss:.6g}")
+    typer.echo(f"test MSE {result.test_mse:.6g} (repeating the last value: {result.persistence_mse:.6g})")
+
+
 def main() -> None:  # pragma: no cover - `python -m rnn_recipes.cli`
     app()
 
