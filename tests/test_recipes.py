@@ -284,3 +284,17 @@ def test_sweep_trains_every_combination(cli, tmp_path):
     root = tmp_path / "out" / "sweep-sine_simple_rnn"
     assert sorted(p.name for p in root.iterdir() if p.is_dir()) == ["gru", "simple_rnn"]
     assert (root / "leaderboard.md").is_file() and (root / "curves.png").is_file()
+
+
+def test_early_stopped_runs_report_the_epoch_whose_weights_were_kept(tmp_path):
+    from rnn_recipes.config import dump_config, load_config
+
+    run_dir = tmp_path / "run"
+    history = [{"loss": 1.0, "val_loss": 0.9}, {"loss": 0.5, "val_loss": 0.4}, {"loss": 0.2, "val_loss": 0.6}]
+    fake_run(run_dir, {"loss": 0.45}, history)
+    assert run_results(run_dir)["val_loss"] == 0.6  # no config: the last epoch
+    (run_dir / "config.yaml").write_text(dump_config(load_config(TINY / "sine_simple_rnn.yaml", ["train.patience=1"])))
+    results = run_results(run_dir)
+    assert (results["val_loss"], results["train_loss"]) == (0.4, 0.5)  # Keras restored epoch 2's weights
+    (run_dir / "config.yaml").write_text(dump_config(load_config(TINY / "sine_simple_rnn.yaml")))
+    assert run_results(run_dir)["val_loss"] == 0.6  # no early stopping: the last epoch's weights

@@ -355,18 +355,34 @@ def _flatten(obj: dict, prefix: str = "") -> dict[str, float]:
     return flat
 
 
+def reported_epoch(run_dir: Path, history: dict[str, list[float]]) -> int:
+    """The index of the epoch whose weights the run kept.
+
+    The last one, or with early stopping (train.patience) the one with the
+    lowest validation loss: Keras restores those weights when training ends.
+    """
+    last = len(history.get("loss", [])) - 1
+    if "val_loss" not in history or not (run_dir / "config.yaml").is_file():
+        return last
+    if read_config(run_dir).train.patience is None:
+        return last
+    return min(range(len(history["val_loss"])), key=history["val_loss"].__getitem__)  # first best, as Keras
+
+
 def run_results(run_dir: Path) -> dict[str, float]:
     """The numbers a band or leaderboard can name.
 
     metrics.json as it is (test metrics such as `accuracy`, `rmse`, nested keys
-    dotted: `persistence_baseline.mse`), and the last epoch of history.csv:
-    validation columns as they are (`val_accuracy`), training ones prefixed
-    (`train_loss`).
+    dotted: `persistence_baseline.mse`), and history.csv at the epoch whose
+    weights the run kept (`reported_epoch`): validation columns as they are
+    (`val_accuracy`), training ones prefixed (`train_loss`).
     """
     results = _flatten(json.loads((run_dir / "metrics.json").read_text()))
-    for key, values in read_history(run_dir).items():
+    history = read_history(run_dir)
+    epoch = reported_epoch(run_dir, history)
+    for key, values in history.items():
         if values and key != "seconds":
-            results.setdefault(key if key.startswith("val_") else f"train_{key}", values[-1])
+            results.setdefault(key if key.startswith("val_") else f"train_{key}", values[epoch])
     return results
 
 
@@ -461,7 +477,8 @@ def leaderboard_markdown(recipe: Recipe, metrics: list[str], rows: list[dict]) -
         f"# {recipe.name}",
         "",
         f"Ranked by `{metrics[0]}` ({'higher' if _higher_is_better(metrics[0]) else 'lower'} is better). "
-        "Validation and training metrics are the last epoch's; the others are the test split's. "
+        "Validation and training metrics are those of the epoch the run kept (the last, or the best with "
+        "early stopping); the others are the test split's. "
         "Seconds per epoch is the median over epochs.",
         "",
         "| " + " | ".join(columns) + " |",
