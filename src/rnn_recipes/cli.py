@@ -282,6 +282,41 @@ def numpy_sine(
     typer.echo(f"test MSE {result.test_mse:.6g} (repeating the last value: {result.persistence_mse:.6g})")
 
 
+diagnose_app = typer.Typer(help="Measure how a model's gradients flow.", no_args_is_help=True)
+app.add_typer(diagnose_app, name="diagnose")
+
+
+@diagnose_app.command("gradients")
+def diagnose_gradients(
+    config: Annotated[str, typer.Argument(help=CONFIG_HELP, show_default=False)],
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key (repeatable).")] = None,
+    cells: Annotated[Optional[str], typer.Option(help="Cells to compare, e.g. simple_rnn,lstm,gru (default: the config's).")] = None,
+    steps: Annotated[int, typer.Option(help="Training batches between the untrained and trained measurements.")] = 100,
+    batch: Annotated[int, typer.Option(help="Examples in the fixed measurement batch.")] = 32,
+    recurrent_scale: Annotated[float, typer.Option(help="Multiply the recurrent kernels at initialisation (>1 explodes, <1 vanishes).")] = 1.0,
+    clipnorm: Annotated[Optional[float], typer.Option(help="Clipping to report (default: the config's, else clipnorm 1).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Directory for the CSV tables and plot (default runs/diagnose-<name>).")] = None,
+) -> None:
+    """Per-step norm of the loss gradient w.r.t. the input sequence, and the weight-gradient norm before/after clipping."""
+    with user_errors():
+        from rnn_recipes.config import ConfigError, load_config
+
+        cfg = load_config(resolve_config(config), set_ or [])
+        if steps < 0 or batch < 1 or recurrent_scale <= 0 or (clipnorm is not None and clipnorm <= 0):
+            raise ConfigError("--steps must be 0 or more, --batch at least 1, --recurrent-scale and --clipnorm above 0")
+        from rnn_recipes import diagnose
+
+        names = [c.strip() for c in cells.split(",")] if cells else None
+        for name in names or []:
+            diagnose.with_cell(cfg, name)  # a misspelt cell fails before any data loads
+        with redirect_stdout(sys.stderr):
+            rows = diagnose.diagnose_gradients(cfg, names, steps, batch, recurrent_scale, clipnorm)
+        out = out or Path(cfg.output.dir) / f"diagnose-{cfg.name}"
+        diagnose.write_report(rows, out, title=f"{cfg.name}: gradient norm per time step")
+    typer.echo(diagnose.format_table(rows, diagnose.clipping_label(*diagnose.clipping(cfg, clipnorm))))
+    typer.echo(f"wrote {out / 'gradients.csv'}, gradient_steps.csv and gradients.png", err=True)
+
+
 def main() -> None:  # pragma: no cover - `python -m rnn_recipes.cli`
     app()
 

@@ -1,8 +1,9 @@
-"""PNG plots: learning curves for every run, predicted vs actual for regression, runs side by side."""
+"""PNG plots: learning curves, predicted vs actual, runs side by side, gradient norms per time step."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -59,6 +60,23 @@ def compare_curves(histories: dict[str, dict[str, list[float]]], path: Path, tit
         ax.set_xlabel("epoch")
         ax.set_ylabel(shown)
         ax.legend(fontsize="small")
+    fig.suptitle(title)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def gradient_norms(curves: dict[tuple[str, str], Any], path: Path, title: str = "") -> None:
+    """Per-step gradient norms on a log scale: one panel per stage (untrained, trained), one line per cell."""
+    stages = list(dict.fromkeys(stage for _, stage in curves))
+    fig, axes = plt.subplots(1, len(stages), figsize=(6 * len(stages), 3.8), squeeze=False, sharey=True)
+    for ax, stage in zip(axes[0], stages):
+        for (cell, s), norms in curves.items():
+            if s == stage:
+                ax.semilogy(range(1, len(norms) + 1), norms, label=cell)
+        ax.set_xlabel("time step (the last one is next to the loss)")
+        ax.set_ylabel("|dL/dx_t|")
+        ax.set_title(stage)
+        ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
     _save(fig, path)
