@@ -187,6 +187,136 @@ def generate(
         sys.stdout.write("\n")
 
 
+# --- recipes, sweeps and diagnostics -----------------------------------------
+
+RECIPE_HELP = "A recipe file, or the name of a bundled recipe (see `rnn recipe list`)."
+OUT_HELP = "Where recipe runs live: OUT/<recipe>/<variant>/."
+
+recipe_app = typer.Typer(help="Train, compare and check the variants a recipe describes.", no_args_is_help=True)
+app.add_typer(recipe_app, name="recipe")
+
+
+def _run_and_rank(recipe, out: Path) -> None:
+    from rnn_recipes.recipes import run_recipe
+
+    with redirect_stdout(sys.stderr):  # training progress to stderr; stdout carries the leaderboard
+        root = run_recipe(recipe, out, log=lambda line: print(line, file=sys.stderr))
+    typer.echo((root / "leaderboard.md").read_text(encoding="utf-8"), nl=False)
+    typer.echo(f"wrote {root / 'leaderboard.md'}, leaderboard.csv and curves.png", err=True)
+
+
+@recipe_app.command("run")
+def recipe_run(
+    recipe: Annotated[str, typer.Argument(help=RECIPE_HELP, show_default=False)],
+    out: Annotated[Path, typer.Option(help=OUT_HELP)] = Path("runs"),
+) -> None:
+    """Train every variant (finished ones are skipped), then write a leaderboard and learning curves."""
+    with user_errors():
+        from rnn_recipes.recipes import load_recipe, resolve_named
+
+        _run_and_rank(load_recipe(resolve_named(recipe, "recipes")), out)
+
+
+@recipe_app.command("check")
+def recipe_check(
+    recipe: Annotated[str, typer.Argument(help=RECIPE_HELP, show_default=False)],
+    out: Annotated[Path, typer.Option(help=OUT_HELP)] = Path("runs"),
+) -> None:
+    """Compare each variant's results with its expected bands; exit 1 if any band fails."""
+    with user_errors():
+        from rnn_recipes.recipes import check_recipe, load_recipe, resolve_named
+
+        checks = check_recipe(load_recipe(resolve_named(recipe, "recipes")), out)
+    for check in checks:
+        typer.echo(check.line())
+    failed = sum(not c.passed for c in checks)
+    typer.echo(f"{len(checks) - failed}/{len(checks)} bands pass")
+    if failed:
+        raise typer.Exit(1)
+
+
+@recipe_app.command("list")
+def recipe_list() -> None:
+    """List the bundled recipes, one line each."""
+    from rnn_recipes.recipes import list_recipes
+
+    for name, about in list_recipes():
+        typer.echo(f"{name:<24} {about}")
+
+
+@app.command()
+def sweep(
+    config: Annotated[str, typer.Argument(help=CONFIG_HELP, show_default=False)],
+    axes: Annotated[list[str], typer.Argument(help="KEY=V1,V2,... per axis; every combination trains.", show_default=False)],
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a key in every variant (repeatable).")] = None,
+    name: Annotated[Optional[str], typer.Option(help="The sweep's name (default sweep-<config>).")] = None,
+    out: Annotated[Path, typer.Option(help=OUT_HELP)] = Path("runs"),
+) -> None:
+    """Train a config over a matrix of values, e.g. model.cell=simple_rnn,lstm,gru, and rank the results."""
+    with user_errors():
+        from rnn_recipes.recipes import sweep_recipe
+
+        _run_and_rank(sweep_recipe(resolve_config(config), axes, set_ or [], name), out)
+
+
+@app.command("numpy-sine")
+def numpy_sine(
+    epochs: Annotated[int, typer.Option(help="Passes over the training windows.")] = 15,
+    units: Annotated[int, typer.Option(help="Hidden units.")] = 128,
+    lr: Annotated[float, typer.Option(help="SGD learning rate.")] = 1e-2,
+    rng_seed: Annotated[int, typer.Option(help="Seed of the weights and the window order.")] = 0,
+) -> None:
+    """Train the from-scratch NumPy RNN on the seed's sine series (no TensorFlow) and print its losses."""
+    with user_errors():
+        from rnn_recipes.config import ConfigError
+
+        if epochs < 1 or units < 1 or lr <= 0:
+            raise ConfigError(f"--epochs and --units must be at least 1 and --lr above 0; received {epochs}, {units}, {lr}")
+        import numpy as np
+
+        from rnn_recipes.numpy_rnn import fit_sine
+
+        result = fit_sine(np.random.default_rng(rng_seed), units=units, epochs=epochs, lr=lr)
+    for epoch, loss in enumerate(result.losses, start=1):
+        typer.echo(f"epoch {epoch:>3}  train MSE {loss:.6g}")
+    typer.echo(f"test MSE {result.test_mse:.6g} (repeating the last value: {result.persistence_mse:.6g})")
+
+
+diagnose_app = typer.Typer(help="Measure how a model's gradients flow.", no_args_is_help=True)
+app.add_typer(diagnose_app, name="diagnose")
+
+
+@diagnose_app.command("gradients")
+def diagnose_gradients(
+    config: Annotated[str, typer.Argument(help=CONFIG_HELP, show_default=False)],
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key (repeatable).")] = None,
+    cells: Annotated[Optional[str], typer.Option(help="Cells to compare, e.g. simple_rnn,lstm,gru (default: the config's).")] = None,
+    steps: Annotated[int, typer.Option(help="Training batches between the untrained and trained measurements.")] = 100,
+    batch: Annotated[int, typer.Option(help="Examples in the fixed measurement batch.")] = 32,
+    recurrent_scale: Annotated[float, typer.Option(help="Multiply the recurrent kernels at initialisation (>1 explodes, <1 vanishes).")] = 1.0,
+    clipnorm: Annotated[Optional[float], typer.Option(help="Clipping to report (default: the config's, else clipnorm 1).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Directory for the CSV tables and plot (default runs/diagnose-<name>).")] = None,
+) -> None:
+    """Per-step norm of the loss gradient w.r.t. the input sequence, and the weight-gradient norm before/after clipping."""
+    with user_errors():
+        from rnn_recipes.config import ConfigError, load_config
+
+        cfg = load_config(resolve_config(config), set_ or [])
+        if steps < 0 or batch < 1 or recurrent_scale <= 0 or (clipnorm is not None and clipnorm <= 0):
+            raise ConfigError("--steps must be 0 or more, --batch at least 1, --recurrent-scale and --clipnorm above 0")
+        from rnn_recipes import diagnose
+
+        names = [c.strip() for c in cells.split(",")] if cells else None
+        for name in names or []:
+            diagnose.with_cell(cfg, name)  # a misspelt cell fails before any data loads
+        with redirect_stdout(sys.stderr):
+            rows = diagnose.diagnose_gradients(cfg, names, steps, batch, recurrent_scale, clipnorm)
+        out = out or Path(cfg.output.dir) / f"diagnose-{cfg.name}"
+        diagnose.write_report(rows, out, title=f"{cfg.name}: gradient norm per time step")
+    typer.echo(diagnose.format_table(rows, diagnose.clipping_label(*diagnose.clipping(cfg, clipnorm))))
+    typer.echo(f"wrote {out / 'gradients.csv'}, gradient_steps.csv and gradients.png", err=True)
+
+
 def main() -> None:  # pragma: no cover - `python -m rnn_recipes.cli`
     app()
 

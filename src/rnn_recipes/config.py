@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -288,6 +289,27 @@ def _parse_value(raw: str) -> Any:
         return raw
 
 
+def set_path(data: dict, key: str, value: Any, label: str | None = None) -> None:
+    """Set the dotted `key` (e.g. model.units) in a raw mapping, creating sections as needed.
+
+    `label` names the override in errors (default `--set KEY`).
+    """
+    label = label or f"--set {key}"
+    parts = key.split(".")
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"{label}: {'.'.join(parts[: i + 1])} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+KEY_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
     """Apply `a.b=c` overrides to a raw config mapping (a new dict is returned)."""
     import copy
@@ -295,51 +317,52 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     data = copy.deepcopy(data)
     for item in overrides:
         key, sep, raw = item.partition("=")
-        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", key.strip()):
+        if not sep or not KEY_PATH.fullmatch(key.strip()):
             raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE, for example model.units=64")
-        parts = key.strip().split(".")
-        node = data
-        for i, part in enumerate(parts[:-1]):
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                raise ConfigError(f"--set {item!r}: {'.'.join(parts[: i + 1])} is not a section")
-            node = child
-        node[parts[-1]] = _parse_value(raw)
+        set_path(data, key.strip(), _parse_value(raw), label=f"--set {item!r}")
     return data
 
 
-def _fields_at(loc: tuple) -> list[str]:
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation holds, however nested (X | None, list[X], dict[str, X])."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def _fields_at(loc: tuple, root: type[BaseModel]) -> list[str]:
     """Valid field names of the section that `loc` points into (for did-you-mean)."""
-    model: Any = Config
+    model: Any = root
     for part in loc:
         if isinstance(part, str) and part in {"imdb", "text", "sine"}:
             model = {"imdb": ImdbData, "text": TextData, "sine": SineData}[part]
             continue
-        field = getattr(model, "model_fields", {}).get(part)
+        field = model.model_fields.get(part) if isinstance(part, str) else None
         if field is None:
+            continue  # a list index or a mapping key inside a field: its models stay current
+        nested = _models_in(field.annotation)
+        if not nested:
             break
-        ann = field.annotation
-        candidates = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
-        if not candidates:
-            break
-        model = candidates[0]
-    return list(getattr(model, "model_fields", {}))
+        model = nested[0]
+    return list(model.model_fields)
 
 
-def _format_error(err: dict, lines: dict[tuple, int], source: str, overridden: set[tuple]) -> str:
+def _format_error(
+    err: dict, lines: dict[tuple, int], source: str, overridden: set[tuple] | dict[tuple, str], root: type[BaseModel]
+) -> str:
     # pydantic inserts the union tag ('imdb', 'text', 'sine') in locations; users never write it
     loc = tuple(p for p in err["loc"] if p not in {"imdb", "text", "sine"} or err["loc"][0] != "data")
     key_path = tuple(p for p in loc if isinstance(p, str))
     path = ".".join(str(p) for p in loc) or "<top>"
     line = next((lines[key_path[:i]] for i in range(len(key_path), -1, -1) if key_path[:i] in lines), None)
-    if key_path in overridden:
+    if isinstance(overridden, dict) and key_path in overridden:
+        where = overridden[key_path]  # the override's own location, e.g. a recipe's file:line
+    elif key_path in overridden:
         where = f"--set {path}"
     else:
         where = f"{source}:{line}" if line else source
     if err["type"] == "extra_forbidden":
-        valid = _fields_at(err["loc"][:-1])
+        valid = _fields_at(err["loc"][:-1], root)
         close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
         return f"{where}: unknown key '{path}'.{hint} Expected one of: {', '.join(valid)}."
@@ -358,23 +381,44 @@ def _format_error(err: dict, lines: dict[tuple, int], source: str, overridden: s
     return f"{where}: invalid '{path}': {msg}.{received}"
 
 
+def validate(
+    model: type[BaseModel],
+    data: dict,
+    lines: dict[tuple, int] | None = None,
+    source: str = "<config>",
+    overridden: set[tuple] | dict[tuple, str] = frozenset(),
+) -> BaseModel:
+    """Validate a raw mapping into `model` (any strict section), or raise a one-line ConfigError.
+
+    Args:
+        model: the pydantic model to validate against, e.g. `Config`.
+        data: the raw mapping, as parsed from YAML.
+        lines: key path -> line, from `parse_yaml`, to point errors at the file.
+        source: the file name errors start with.
+        overridden: key paths set on the command line (reported as `--set KEY`), or a
+            mapping from key path to the location to report instead.
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        over = overridden if isinstance(overridden, dict) else set(overridden)
+        first = _format_error(errors[0], lines or {}, source, over, model)
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(first + more) from None
+
+
 def build_config(
     data: dict,
     lines: dict[tuple, int] | None = None,
     source: str = "<config>",
-    overridden: set[tuple] = frozenset(),
+    overridden: set[tuple] | dict[tuple, str] = frozenset(),
 ) -> Config:
     """Validate a raw mapping into a Config, or raise a one-line ConfigError."""
     if "data" in data and isinstance(data["data"], dict) and "kind" not in data["data"]:
         # the tag is required so a misspelt section never silently becomes another dataset
         raise ConfigError(f"{source}: missing key 'data.kind'. Expected one of: imdb, text, sine.")
-    try:
-        return Config.model_validate(data)
-    except ValidationError as exc:
-        errors = exc.errors()
-        first = _format_error(errors[0], lines or {}, source, set(overridden))
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ConfigError(first + more) from None
+    return validate(Config, data, lines, source, overridden)
 
 
 def _resolve_paths(data: dict, base: Path) -> None:
@@ -388,15 +432,11 @@ def _resolve_paths(data: dict, base: Path) -> None:
         section["path"] = str(p if p.is_absolute() else (base / p).resolve())
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
-    """Read, validate and return the config at `path` with `--set` overrides applied.
+def read_config_data(path: str | Path) -> tuple[dict, dict[tuple, int]]:
+    """Read a config file into its raw mapping and line map, before validation.
 
-    The run's name defaults to the file's stem.
-
-    Example:
-        >>> cfg = load_config("configs/sine_simplernn.yaml", ["train.epochs=3"])
-        >>> cfg.train.epochs
-        3
+    The name defaults to the file's stem and relative data paths are resolved
+    beside the file, so the mapping means the same wherever rnn runs from.
     """
     path = Path(path)
     if not path.is_file():
@@ -408,6 +448,20 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     data, lines = parse_yaml(text, str(path))
     data.setdefault("name", path.stem)
     _resolve_paths(data, path.parent)
+    return data, lines
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read, validate and return the config at `path` with `--set` overrides applied.
+
+    The run's name defaults to the file's stem.
+
+    Example:
+        >>> cfg = load_config("configs/sine_simplernn.yaml", ["train.epochs=3"])
+        >>> cfg.train.epochs
+        3
+    """
+    data, lines = read_config_data(path)
     overrides = overrides or []
     data = apply_overrides(data, overrides)
     overridden = {tuple(o.partition("=")[0].strip().split(".")) for o in overrides}

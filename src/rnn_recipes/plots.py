@@ -1,8 +1,9 @@
-"""PNG plots of a run: learning curves for every run, predicted vs actual for regression."""
+"""PNG plots: learning curves, predicted vs actual, runs side by side, gradient norms per time step."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -42,5 +43,40 @@ def predictions(actual, predicted, path: Path, title: str = "") -> None:
     ax.set_xlabel("test window")
     ax.legend()
     ax.set_title(title)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def compare_curves(histories: dict[str, dict[str, list[float]]], path: Path, title: str = "") -> None:
+    """One panel per metric, one line per run: validation curves where every run has them."""
+    first = next(iter(histories.values()))
+    names = [k for k in first if not k.startswith("val_") and k != "seconds"]
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.5), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        shown = f"val_{name}" if all(f"val_{name}" in h for h in histories.values()) else name
+        for label, history in histories.items():
+            values = history.get(shown, [])
+            ax.plot(range(1, len(values) + 1), values, "o-", markersize=3, label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(shown)
+        ax.legend(fontsize="small")
+    fig.suptitle(title)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def gradient_norms(curves: dict[tuple[str, str], Any], path: Path, title: str = "") -> None:
+    """Per-step gradient norms on a log scale: one panel per stage (untrained, trained), one line per cell."""
+    stages = list(dict.fromkeys(stage for _, stage in curves))
+    fig, axes = plt.subplots(1, len(stages), figsize=(6 * len(stages), 3.8), squeeze=False, sharey=True)
+    for ax, stage in zip(axes[0], stages):
+        for (cell, s), norms in curves.items():
+            if s == stage:
+                ax.semilogy(range(1, len(norms) + 1), norms, label=cell)
+        ax.set_xlabel("time step (the last one is next to the loss)")
+        ax.set_ylabel("|dL/dx_t|")
+        ax.set_title(stage)
+        ax.legend()
+    fig.suptitle(title)
     fig.tight_layout()
     _save(fig, path)

@@ -7,6 +7,7 @@ import io
 import json
 import platform
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -44,6 +45,20 @@ def _versions() -> dict:
     return {"python": platform.python_version(), "platform": platform.platform(), **found}
 
 
+class EpochTimer(keras.callbacks.Callback):
+    """Wall-clock seconds of each epoch (validation included), kept apart from Keras' history."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
 def _history_csv(history: dict) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf)
@@ -71,7 +86,8 @@ def train(cfg: Config, out: Path | None = None, verbose: int | None = None) -> P
         write_json(run_dir / "vocab.json", {"level": ds.level, "tokens": ds.vocab})
     print(f"run directory: {run_dir}", file=sys.stderr)
 
-    callbacks = []
+    timer = EpochTimer()
+    callbacks = [timer]
     if cfg.train.patience and ds.has_val:
         callbacks.append(
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.train.patience, restore_best_weights=True)
@@ -89,8 +105,11 @@ def train(cfg: Config, out: Path | None = None, verbose: int | None = None) -> P
 
     metrics = evaluate_model(model, ds, cfg.train.batch_size)
     metrics["epochs_run"] = len(history["loss"])
+    metrics["parameters"] = int(model.count_params())
+    # the median ignores the first epoch's one-off graph tracing
+    metrics["seconds_per_epoch"] = float(np.median(timer.seconds))
     atomic_write(run_dir / "model.keras", model.save)
-    write_text(run_dir / "history.csv", _history_csv(history))
+    write_text(run_dir / "history.csv", _history_csv({**history, "seconds": timer.seconds}))
     write_json(run_dir / "metrics.json", metrics)
     write_text(run_dir / "summary.txt", summary_text(model) + "\n")
     write_json(run_dir / "versions.json", _versions())
