@@ -6,15 +6,21 @@ import csv
 import fcntl
 import json
 import os
+import random
 import shutil
 import signal
+import subprocess
+import sys
+import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from types import SimpleNamespace
 
 import pytest
 
 from conftest import TINY
 from rnn_recipes.config import load_config
+from rnn_recipes.data import sha256_file
 from rnn_recipes.runs import CHECKPOINT, Interrupted, RunError, check_keras_file, load_model_file, load_run, read_state
 
 SINE = TINY / "sine_simple_rnn.yaml"
@@ -362,3 +368,115 @@ def test_an_unfinished_run_is_not_evaluated_and_not_listed(cli, tmp_path):
     assert cli("train", SINE, "--out", run).output.strip() == (
         f"error: {run} holds an unfinished run; continue it with `rnn train --resume {run}`, or pass --overwrite to replace it"
     )
+
+
+# --- killed for real: subprocesses ----------------------------------------------------
+
+KILL_EPOCHS = 8
+# 64 windows in 4 full batches, no validation: the fewest graphs to trace, so each run is short
+KILL_SETS = [f"train.epochs={KILL_EPOCHS}", "output.plots=false", "data.total_size=74", "data.val_split=0", "model.units=8"]
+
+
+def start_training(run, cwd):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    sets = [arg for item in KILL_SETS for arg in ("--set", item)]
+    cmd = [sys.executable, "-m", "rnn_recipes", "train", str(SINE), "--out", str(run), *sets]
+    return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def wait_until(condition, proc, timeout=120.0, poll=0.0005) -> bool:
+    """Poll `condition` until it holds (True) or the process exits first (False)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if condition():
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(poll)
+    raise AssertionError("training neither progressed nor ended")
+
+
+def temp_files(run) -> list:
+    return [p for d in (run, run / CHECKPOINT) if d.is_dir() for p in d.iterdir() if ".tmp" in p.name]
+
+
+def resume_in_process(run):
+    """`rnn train --resume RUN`, in this process: TensorFlow is already imported here."""
+    return train(load_config(run / "config.yaml"), resume=run)
+
+
+def check_and_resume(run) -> None:
+    """The killed run's last checkpoint is whole and loads; `--resume` completes it with every epoch."""
+    if (run / "manifest.json").exists():  # killed after it finished
+        assert epochs_in(run) == KILL_EPOCHS
+        load_run(run).load_model()
+        return
+    state = read_state(run)
+    if state is not None:
+        model = run / CHECKPOINT / state["model"]
+        assert sha256_file(model) == state["model_sha256"] and 1 <= state["epoch"] <= KILL_EPOCHS
+        assert len(state["history"]["loss"]) == state["epoch"]
+        load_model_file(model)
+    assert resume_in_process(run) == run
+    assert epochs_in(run) == KILL_EPOCHS and load_run(run).metrics["epochs_run"] == KILL_EPOCHS
+    assert not temp_files(run) and not (run / CHECKPOINT).exists()
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_never_breaks_a_run(tmp_path):
+    """20 trainings killed with SIGKILL: at random moments, and the instant a temporary file appears
+    (inside a checkpoint or artifact save). The last checkpoint always loads and --resume completes."""
+    rng = random.Random(5)
+    # an uninterrupted run: how long training takes once the run directory exists
+    ref = start_training(tmp_path / "ref", tmp_path)
+    wait_until(lambda: (tmp_path / "ref" / "config.yaml").exists(), ref)
+    began = time.monotonic()
+    assert ref.wait(timeout=120) == 0, ref.stderr.read()
+    span = time.monotonic() - began
+    assert epochs_in(tmp_path / "ref") == KILL_EPOCHS
+
+    def trial(i: int) -> dict:
+        run = tmp_path / f"t{i}"
+        proc = start_training(run, tmp_path)
+        wait_until(lambda: (run / "config.yaml").exists(), proc)
+        if i % 2:  # a random moment of the training
+            time.sleep(rng.uniform(0.0, span))
+            how = "random"
+        else:  # the instant the k-th temporary file of a save is seen
+            k, seen = rng.randint(1, KILL_EPOCHS + 2), set()
+
+            def kth_temp() -> bool:
+                seen.update(p.name for p in temp_files(run))
+                return len(seen) >= k
+
+            how = "save" if wait_until(kth_temp, proc) else "ended"
+        proc.kill()
+        proc.wait()
+        proc.stderr.close()
+        return {"run": run, "how": how, "temp_left": bool(temp_files(run))}
+
+    trials = []
+    with ThreadPoolExecutor(max_workers=2) as pool:  # two kills at a time, while this thread resumes the killed
+        for done in as_completed([pool.submit(trial, i) for i in range(20)]):
+            trials.append(done.result())
+            check_and_resume(trials[-1]["run"])
+    hows = [t["how"] for t in trials]
+    assert hows.count("save") >= 8  # the kills during saves were real ...
+    assert sum(t["temp_left"] for t in trials) >= 5  # ... they left half-written temporary files behind
+
+
+@pytest.mark.slow
+def test_sigterm_prints_the_resume_command_and_resume_completes(tmp_path):
+    run = tmp_path / "r"
+    proc = start_training(run, tmp_path)
+    assert wait_until(lambda: (read_state(run) or {}).get("epoch", 0) >= 2, proc, poll=0.005)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 143
+    last = proc.stderr.read().strip().splitlines()[-1]
+    proc.stderr.close()
+    epoch = read_state(run)["epoch"]
+    assert last == (
+        f"error: interrupted by SIGTERM; the checkpoint after epoch {epoch} of {KILL_EPOCHS} is kept. "
+        f"Resume with: rnn train --resume {run}"
+    )
+    assert resume_in_process(run) == run and epochs_in(run) == KILL_EPOCHS

@@ -203,6 +203,8 @@ def _reopen(path: Path, cfg: Config) -> RunDir:
     final = path.with_name(replaces.read_text(encoding="utf-8").strip()) if replaces.is_file() else path
     lock = _lock(path)
     try:
+        for stale in path.glob(".*.tmp*"):  # a killed training's half-written file; nobody else writes here
+            stale.unlink()
         state = read_state(path)
         if state is not None:  # before anything is rewritten: a refused resume leaves the run as it was
             check_resumable(path, state, cfg)
