@@ -309,6 +309,24 @@ def test_overwrite_keeps_the_old_run_until_the_new_one_is_complete(cli, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
 
 
+@pytest.mark.slow
+def test_a_signal_after_the_manifest_lets_the_run_finish(tmp_path, monkeypatch, capsys):
+    import rnn_recipes.train as train_module
+
+    first = train(sine("train.epochs=1"), tmp_path / "r")
+    original = train_module.write_manifest
+
+    def write_manifest(run_dir):
+        original(run_dir)
+        signal.raise_signal(signal.SIGTERM)  # the new run is complete, the old one not yet replaced
+
+    monkeypatch.setattr(train_module, "write_manifest", write_manifest)
+    assert train(sine("train.epochs=2"), first, overwrite=True) == first
+    assert epochs_in(first) == 2 and load_run(first).config.train.epochs == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+    assert "SIGTERM arrived as the run completed; it is whole" in capsys.readouterr().err
+
+
 def test_overwrite_never_deletes_a_directory_that_is_not_a_run(cli, tmp_path):
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "thesis.txt").write_text("precious")

@@ -21,6 +21,7 @@ import os
 import shlex
 import shutil
 import signal
+import sys
 import threading
 import time
 import zipfile
@@ -108,17 +109,22 @@ class RunDir:
     locks: list[int] = field(default_factory=list)
     created: bool = False  # this training made `path`: remove it if it fails before writing a config
 
+    def complete(self) -> bool:
+        """Whether the run has its manifest (in `path`, or in `final` once swapped in)."""
+        return ((self.path if self.path.exists() else self.final) / MANIFEST).is_file()
+
     def finish(self) -> Path:
         """Call after the manifest: drop the checkpoint and swap an --overwrite run into place."""
-        shutil.rmtree(self.path / CHECKPOINT, ignore_errors=True)
-        if self.final != self.path:
-            old = self.final.with_name(f".{self.final.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            if self.final.exists():
-                os.replace(self.final, old)
-            os.replace(self.path, self.final)
-            _fsync_dir(self.final.parent)
-            shutil.rmtree(old, ignore_errors=True)
+        with deferred_signals():  # a signal now must not leave the old run moved away and the new one not in
+            shutil.rmtree(self.path / CHECKPOINT, ignore_errors=True)
+            if self.final != self.path:
+                old = self.final.with_name(f".{self.final.name}.old")
+                shutil.rmtree(old, ignore_errors=True)
+                if self.final.exists():
+                    os.replace(self.final, old)
+                os.replace(self.path, self.final)
+                _fsync_dir(self.final.parent)
+                shutil.rmtree(old, ignore_errors=True)
         return self.final
 
 
@@ -345,6 +351,9 @@ def _signals_interrupt(run: RunDir) -> Iterator[None]:
 
     def interrupt(signum: int) -> None:
         name = signal.Signals(signum).name
+        if run.complete():  # too late to stop anything: let the run finish and say so
+            print(f"{name} arrived as the run completed; it is whole", file=sys.stderr)
+            return
         if not (run.path / CONFIG).exists():
             raise Interrupted(signum, f"interrupted by {name} before training started; nothing was kept")
         state = read_state(run.path)
@@ -356,7 +365,7 @@ def _signals_interrupt(run: RunDir) -> Iterator[None]:
         raise Interrupted(signum, f"interrupted by {name}; {kept}. Resume with: {resume_command(run.path)}")
 
     def handler(signum, frame) -> None:
-        if _deferral.depth:
+        if _deferral.depth or run.complete():
             _deferral.pending = signum
         else:
             interrupt(signum)
