@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import fcntl
 import json
 import os
@@ -498,3 +499,76 @@ def test_sigterm_prints_the_resume_command_and_resume_completes(tmp_path):
         f"Resume with: rnn train --resume {run}"
     )
     assert resume_in_process(run) == run and epochs_in(run) == KILL_EPOCHS
+
+
+@pytest.mark.slow
+def test_resume_of_a_run_killed_before_its_first_checkpoint_trains_from_the_start(tmp_path):
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "config.yaml").write_text(SINE.read_text())  # all a run killed in its first epoch has
+    assert train(sine("train.epochs=2"), resume=run) == run
+    assert epochs_in(run) == 2 and load_run(run).metrics["epochs_run"] == 2
+
+
+# --- downloads: hash required, partial never kept --------------------------------------
+
+
+class FakeResponse(io.BytesIO):
+    """What urlopen returns, optionally failing after the first block like a dropped connection."""
+
+    def __init__(self, data: bytes, fail_after_first: bool = False):
+        super().__init__(data)
+        self.fail_after_first, self.reads = fail_after_first, 0
+
+    def read(self, n=-1):
+        self.reads += 1
+        if self.fail_after_first and self.reads > 1:
+            raise ConnectionResetError("connection reset by peer")
+        return super().read(min(n, 4))  # small blocks, so a failure can land mid-file
+
+
+def serve(monkeypatch, data: bytes, fail_after_first: bool = False):
+    import rnn_recipes.data as data_module
+
+    monkeypatch.setattr(data_module.urllib.request, "urlopen", lambda url, timeout: FakeResponse(data, fail_after_first))
+
+
+def test_a_download_with_the_wrong_hash_is_not_kept(tmp_path, monkeypatch):
+    from rnn_recipes.data import DataError, download
+
+    serve(monkeypatch, b"tampered corpus")
+    with pytest.raises(DataError, match=r"https://example.org/c.txt: sha256 mismatch: expected 0{64}, got "):
+        download("https://example.org/c.txt", tmp_path / "c.txt", "0" * 64)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_interrupted_download_leaves_no_partial_file(tmp_path, monkeypatch):
+    from rnn_recipes.data import download
+
+    serve(monkeypatch, b"a corpus that is longer than one block", fail_after_first=True)
+    with pytest.raises(ConnectionResetError):
+        download("https://example.org/c.txt", tmp_path / "c.txt", "0" * 64)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_cached_file_that_does_not_match_its_hash_is_downloaded_again(tmp_path, monkeypatch):
+    import hashlib
+
+    from rnn_recipes.config import Config
+    from rnn_recipes.data import read_corpus
+
+    good = b"the real corpus"
+    digest = hashlib.sha256(good).hexdigest()
+    monkeypatch.setenv("RNN_RECIPES_CACHE", str(tmp_path))
+    (tmp_path / digest).write_bytes(good[:5])  # e.g. a partial copy put there by hand
+    serve(monkeypatch, good)
+    cfg = Config.model_validate({"data": {"kind": "text", "url": "https://example.org/c.txt", "sha256": digest}})
+    assert read_corpus(cfg.data) == good.decode()
+    assert (tmp_path / digest).read_bytes() == good
+
+
+def test_only_http_urls_are_downloaded(tmp_path):
+    from rnn_recipes.data import DataError, download
+
+    with pytest.raises(DataError, match="unsupported url 'file:///etc/passwd'; expected http"):
+        download("file:///etc/passwd", tmp_path / "x", "0" * 64)
