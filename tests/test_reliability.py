@@ -107,6 +107,22 @@ def test_resume_allows_more_epochs_and_refuses_a_changed_model(cli, tmp_path, mo
     assert cli("train", "--resume", "r").output.strip() == "error: r is a finished run; there is nothing to resume"
 
 
+@pytest.mark.parametrize("change", [
+    {"model": "/etc/passwd.keras"},
+    {"model": "../../elsewhere/epoch-0001.keras"},
+    {"epoch": "2"},
+    {"history": None},
+])
+def test_an_altered_checkpoint_state_is_refused(cli, tmp_path, change):
+    state = {"epoch": 1, "model": "epoch-0001.keras", "model_sha256": "0" * 64, "history": {"loss": [1.0]}}
+    (tmp_path / "r" / CHECKPOINT).mkdir(parents=True)
+    (tmp_path / "r" / "config.yaml").write_text(SINE.read_text())
+    (tmp_path / "r" / CHECKPOINT / "state.json").write_text(json.dumps({**state, **change}))
+    assert cli("train", "--resume", "r").output.strip() == (
+        "error: r/checkpoint/state.json is unreadable or altered; the checkpoint cannot be trusted"
+    )
+
+
 def test_resume_refuses_what_is_not_an_unfinished_run(cli, tmp_path):
     (tmp_path / "empty").mkdir()
     assert cli("train", "--resume", "empty").output.strip() == (

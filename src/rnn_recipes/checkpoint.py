@@ -142,10 +142,12 @@ class Checkpoint(keras.callbacks.Callback):
         self.save()
 
     def _non_finite(self, key: str, value: float, where: str) -> NonFiniteLoss:
+        fix = "lower train.learning_rate or set train.clipnorm"
         if self.epoch:
-            kept = f"the checkpoint after epoch {self.epoch} is kept; lower train.learning_rate or set train.clipnorm, then `{resume_command(self.run_dir)} --set train.clipnorm=1.0`"
+            resume = f"{resume_command(self.run_dir)} --set train.clipnorm=1.0"
+            kept = f"the checkpoint after epoch {self.epoch} is kept; {fix}, then `{resume}`"
         else:
-            kept = "no epoch had finished, so there is no checkpoint; lower train.learning_rate or set train.clipnorm"
+            kept = f"no epoch had finished, so there is no checkpoint; {fix}"
         return NonFiniteLoss(f"{key} became {value} in {where}; training stopped and {kept}")
 
     # --- saving --------------------------------------------------------------------

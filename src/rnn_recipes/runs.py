@@ -18,6 +18,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -267,10 +268,20 @@ def read_state(run_dir: Path) -> dict | None:
         return None
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
-        int(state["epoch"])
-        return state
-    except (ValueError, KeyError, TypeError):
-        raise RunError(f"{path} is unreadable; the checkpoint cannot be trusted") from None
+        es = state.get("early_stopping") or {}
+        valid = (
+            isinstance(state["epoch"], int)
+            and isinstance(state["history"], dict)
+            and isinstance(state["model_sha256"], str)
+            # names inside checkpoint/, never a path elsewhere
+            and re.fullmatch(r"epoch-\d{4,}\.keras", state["model"])
+            and (es.get("best_weights") is None or re.fullmatch(r"best-\d{4,}\.npz", es["best_weights"]))
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        valid = False
+    if not valid:
+        raise RunError(f"{path} is unreadable or altered; the checkpoint cannot be trusted")
+    return state
 
 
 # --- resuming: what a checkpoint fixes --------------------------------------
