@@ -206,3 +206,16 @@ def test_fuzzed_mappings_give_a_config_or_a_config_error(data, kind):
         assert len(str(exc).splitlines()) == 1
     else:
         assert isinstance(result, Config)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.text(alphabet=st.sampled_from(list("data.kindsmoeltrain=_[]{}:,-0123456789 \n")), max_size=30), max_size=4))
+def test_fuzzed_set_overrides_give_a_config_or_a_config_error(tmp_path_factory, overrides):
+    path = tmp_path_factory.getbasetemp() / "fuzz.yaml"
+    path.write_text("data: {kind: sine}\n")
+    try:
+        result = load_config(path, overrides)
+    except ConfigError as exc:
+        assert len(str(exc).splitlines()) == 1
+    else:
+        assert isinstance(result, Config)

@@ -588,3 +588,31 @@ def test_only_http_urls_are_downloaded(tmp_path):
 
     with pytest.raises(DataError, match="unsupported url 'file:///etc/passwd'; expected http"):
         download("file:///etc/passwd", tmp_path / "x", "0" * 64)
+
+
+@pytest.mark.slow
+def test_a_disk_that_fills_up_mid_run_keeps_the_last_checkpoint(cli, tmp_path, monkeypatch):
+    import errno
+
+    import rnn_recipes.runs as runs
+
+    real_fsync = os.fsync
+    calls = []
+
+    def fsync(fd):
+        name = os.readlink(f"/proc/self/fd/{fd}")
+        if ".epoch-0003." in name:  # the third checkpoint finds the disk full
+            calls.append(name)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(runs.os, "fsync", fsync)
+    result = cli("train", SINE, "--out", "r", "--set", "train.epochs=4", "--set", "output.plots=false")
+    assert result.exit_code == 2 and calls
+    assert result.output.strip().splitlines()[-1] == (
+        "error: cannot write r/checkpoint/epoch-0003.keras: No space left on device; "
+        "the checkpoint after epoch 2 is kept; fix that, then `rnn train --resume r`"
+    )
+    assert read_state(tmp_path / "r")["epoch"] == 2 and not temp_files(tmp_path / "r")
+    monkeypatch.setattr(runs.os, "fsync", real_fsync)
+    assert cli("train", "--resume", "r").exit_code == 0 and epochs_in(tmp_path / "r") == 4

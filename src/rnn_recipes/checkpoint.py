@@ -155,27 +155,35 @@ class Checkpoint(keras.callbacks.Callback):
     def save(self) -> None:
         """Write the checkpoint of `self.epoch` completed epochs; SIGINT/SIGTERM wait until it is whole."""
         with deferred_signals():
-            self.dir.mkdir(exist_ok=True)
-            name = f"epoch-{self.epoch:04d}.keras"
-            atomic_write(self.dir / name, self.model.save)
-            state = {
-                "epoch": self.epoch,
-                "model": name,
-                "model_sha256": sha256_file(self.dir / name),
-                "stopped": bool(self.model.stop_training),
-                "history": self.history,
-                "config_hash": fingerprint_hash(self.cfg),
-                "fingerprint": fingerprint(self.cfg),
-            }
-            keep = {name, STATE, REPLACES}
-            es = self.early_stopping
-            if es is not None:
-                state["early_stopping"] = self._early_stopping_state(es)
-                keep.add(state["early_stopping"]["best_weights"])
-            write_json(self.dir / STATE, state)  # the commit point
-            for path in self.dir.iterdir():  # older checkpoints and temporary files of killed runs
-                if path.name not in keep:
-                    path.unlink(missing_ok=True)
+            try:
+                self._save()
+            except RunError as exc:  # e.g. the disk filled up: the previous checkpoint is still whole
+                previous = read_state(self.run_dir)
+                kept = f"the checkpoint after epoch {previous['epoch']} is kept" if previous else "no checkpoint is kept"
+                raise RunError(f"{exc}; {kept}; fix that, then `{resume_command(self.run_dir)}`") from None
+
+    def _save(self) -> None:
+        self.dir.mkdir(exist_ok=True)
+        name = f"epoch-{self.epoch:04d}.keras"
+        atomic_write(self.dir / name, self.model.save)
+        state = {
+            "epoch": self.epoch,
+            "model": name,
+            "model_sha256": sha256_file(self.dir / name),
+            "stopped": bool(self.model.stop_training),
+            "history": self.history,
+            "config_hash": fingerprint_hash(self.cfg),
+            "fingerprint": fingerprint(self.cfg),
+        }
+        keep = {name, STATE, REPLACES}
+        es = self.early_stopping
+        if es is not None:
+            state["early_stopping"] = self._early_stopping_state(es)
+            keep.add(state["early_stopping"]["best_weights"])
+        write_json(self.dir / STATE, state)  # the commit point
+        for path in self.dir.iterdir():  # older checkpoints and temporary files of killed runs
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
 
     def _early_stopping_state(self, es: keras.callbacks.EarlyStopping) -> dict:
         if es.best_weights is not None and (self._best is None or self._best[0] != es.best_epoch):

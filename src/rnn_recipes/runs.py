@@ -72,6 +72,8 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
+    except OSError as exc:  # a full disk or a vanished directory: one line, not a traceback
+        raise RunError(f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
         tmp.unlink(missing_ok=True)
 
