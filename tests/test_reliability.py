@@ -379,6 +379,22 @@ def test_an_unwritable_run_directory_is_reported_before_training(cli, tmp_path):
         )
 
 
+def test_a_read_only_filesystem_is_reported_before_training(cli, tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    real = Path.write_bytes
+
+    def write_bytes(self, data):
+        if self.name.startswith(".probe."):  # as a read-only mount answers, even to root
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
+    result = cli("train", SINE, "--out", "r")
+    assert (result.exit_code, result.output.strip()) == (2, "error: run directory r is not writable: Read-only file system")
+
+
 def test_a_full_disk_is_reported_before_training_and_leaves_nothing(cli, tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "disk_usage", lambda path: SimpleNamespace(total=10**9, used=10**9 - 5_000_000, free=5_000_000))
     result = cli("train", SINE, "--out", "r")

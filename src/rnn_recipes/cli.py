@@ -89,6 +89,8 @@ def train(
         if config is None:
             from rnn_recipes.runs import CONFIG, RunError
 
+            if not resume.is_dir():
+                raise RunError(f"run directory not found: {resume}")
             if not (resume / CONFIG).is_file():
                 raise RunError(f"{resume} is not a run directory (no {CONFIG}); expected a directory written by `rnn train`")
             cfg = load_config(resume / CONFIG, set_ or [])

@@ -14,7 +14,7 @@ import numpy as np
 
 from rnn_recipes.backend import import_keras
 from rnn_recipes.config import Config
-from rnn_recipes.data import load_dataset
+from rnn_recipes.data import Dataset, load_dataset
 from rnn_recipes.metrics import evaluate_model
 from rnn_recipes.runs import (
     atomic_write, check_free_space, open_run, save_config, write_json, write_manifest, write_text,
@@ -80,7 +80,8 @@ def train(
         return run.finish()
 
 
-def _train(cfg: Config, ds, run_dir: Path, verbose: int | None) -> Path:
+def _train(cfg: Config, ds: Dataset, run_dir: Path, verbose: int | None) -> Path:
+    """Build, fit (from the last checkpoint, if any) and write every artifact into `run_dir`."""
     seed_everything(cfg.seed)
     model = compile_model(build_model(cfg, ds.spec), cfg, ds.spec)
     check_free_space(run_dir, model.count_params())
