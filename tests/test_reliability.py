@@ -393,6 +393,7 @@ def test_a_read_only_filesystem_is_reported_before_training(cli, tmp_path, monke
     monkeypatch.setattr(Path, "write_bytes", write_bytes)
     result = cli("train", SINE, "--out", "r")
     assert (result.exit_code, result.output.strip()) == (2, "error: run directory r is not writable: Read-only file system")
+    assert not (tmp_path / "r").exists()
 
 
 def test_a_full_disk_is_reported_before_training_and_leaves_nothing(cli, tmp_path, monkeypatch):

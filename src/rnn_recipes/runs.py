@@ -224,6 +224,7 @@ def _reopen(path: Path, cfg: Config) -> RunDir:
 
 
 def _make_writable_dir(path: Path) -> None:
+    existed = path.exists()
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -233,6 +234,8 @@ def _make_writable_dir(path: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
+        if not existed:
+            shutil.rmtree(path, ignore_errors=True)
         raise RunError(f"run directory {path} is not writable: {exc.strerror or exc}") from None
 
 
