@@ -47,13 +47,16 @@ def user_errors():
     from rnn_recipes.config import ConfigError
     from rnn_recipes.data import DataError
     from rnn_recipes.generate import GenerateError
-    from rnn_recipes.runs import RunError
+    from rnn_recipes.runs import Interrupted, RunError
 
     try:
         yield
     except (ConfigError, DataError, RunError, GenerateError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    except Interrupted as exc:  # SIGINT/SIGTERM during training: the message holds the resume command
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         typer.echo("error: interrupted", err=True)
         raise typer.Exit(130) from None
@@ -61,22 +64,42 @@ def user_errors():
 
 @app.command()
 def train(
-    config: Annotated[str, typer.Argument(help=CONFIG_HELP, show_default=False)],
+    config: Annotated[Optional[str], typer.Argument(help=CONFIG_HELP, show_default=False)] = None,
     set_: Annotated[
         Optional[list[str]],
         typer.Option("--set", help="Override a config key, e.g. --set model.units=64 (repeatable)."),
     ] = None,
     out: Annotated[Optional[Path], typer.Option(help="Run directory (default: output.dir/<name>-<timestamp>).")] = None,
+    resume: Annotated[
+        Optional[Path],
+        typer.Option(help="Continue an interrupted run from its last completed epoch (CONFIG defaults to its config)."),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace the run at --out; the old run stays until the new one is complete.")
+    ] = False,
 ) -> None:
     """Train the model a config describes and save it to a run directory."""
     with user_errors():
-        from rnn_recipes.config import load_config
+        from rnn_recipes.config import ConfigError, load_config
 
-        cfg = load_config(resolve_config(config), set_ or [])
+        if resume is not None and (out is not None or overwrite):
+            raise ConfigError("--resume continues its run directory in place; it takes no --out or --overwrite")
+        if config is None and resume is None:
+            raise ConfigError("give a CONFIG to train (see `rnn configs`), or --resume RUN_DIR")
+        if config is None:
+            from rnn_recipes.runs import CONFIG, RunError
+
+            if not resume.is_dir():
+                raise RunError(f"run directory not found: {resume}")
+            if not (resume / CONFIG).is_file():
+                raise RunError(f"{resume} is not a run directory (no {CONFIG}); expected a directory written by `rnn train`")
+            cfg = load_config(resume / CONFIG, set_ or [])
+        else:
+            cfg = load_config(resolve_config(config), set_ or [])
         from rnn_recipes.train import train as train_run
 
         with redirect_stdout(sys.stderr):  # progress to stderr; stdout carries only the run directory
-            run_dir = train_run(cfg, out)
+            run_dir = train_run(cfg, out, resume=resume, overwrite=overwrite)
     typer.echo(str(run_dir))
 
 

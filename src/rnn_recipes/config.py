@@ -18,14 +18,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 MAX_CONFIG_BYTES = 1_000_000  # a config is a dozen lines; anything this big is a mistake
 MAX_YAML_NODES = 100_000  # after alias expansion: stops "billion laughs" documents
+MAX_YAML_DEPTH = 50  # a config nests three levels; deep nesting would exhaust the parser's recursion
+# str.splitlines() breaks on these; a message that holds one would no longer be one line
+_LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 class ConfigError(Exception):
     """A config that cannot be used; the message is one line meant for the user."""
 
 
+def _one_line(message: str) -> str:
+    return _LINE_BREAKS.sub(lambda m: repr(m.group())[1:-1], message)
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf and nan are never meaningful settings (a learning rate of .inf passes `gt=0`)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # --- data -------------------------------------------------------------------
@@ -36,8 +44,8 @@ class ImdbData(_Section):
 
     kind: Literal["imdb"] = "imdb"
     path: str | None = None  # a local imdb.npz; None downloads via keras.datasets
-    num_words: int = Field(10_000, ge=3)  # ids 0-2 are reserved (pad, start, oov)
-    maxlen: int = Field(100, ge=1)
+    num_words: int = Field(10_000, ge=3, le=10_000_000)  # ids 0-2 are reserved (pad, start, oov)
+    maxlen: int = Field(100, ge=1, le=1_000_000)
     # 'pre' keeps the review next to the answer; the seed's 'post' makes the RNN
     # read up to maxlen zeros after the review before it answers.
     padding: Literal["pre", "post"] = "pre"
@@ -55,9 +63,9 @@ class TextData(_Section):
     url: str | None = None  # downloaded once, cached, checked against sha256
     sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     level: Literal["char", "word"] = "char"
-    max_vocab: int | None = Field(None, ge=2)  # word level: keep the most frequent
+    max_vocab: int | None = Field(None, ge=2, le=10_000_000)  # word level: keep the most frequent
     lowercase: bool = False
-    seq_length: int = Field(40, ge=1)
+    seq_length: int = Field(40, ge=1, le=1_000_000)
     step: int = Field(1, ge=1)  # stride between windows
     # many_to_one: a window predicts the token after it (the seed);
     # many_to_many: every position predicts its next token (char-rnn).
@@ -81,10 +89,10 @@ class SineData(_Section):
     """A sine series; windows of `time_steps` values predict the next one."""
 
     kind: Literal["sine"] = "sine"
-    total_size: int = Field(250, ge=3)  # sin(arange(total_size)) to train on
-    test_size: int = Field(400, ge=3)  # sin(arange(test_size)) to test on ...
+    total_size: int = Field(250, ge=3, le=100_000_000)  # sin(arange(total_size)) to train on
+    test_size: int = Field(400, ge=3, le=100_000_000)  # sin(arange(test_size)) to test on ...
     test_windows: int = Field(75, ge=1)  # ... its last windows only, as the seed
-    time_steps: int = Field(25, ge=1)
+    time_steps: int = Field(25, ge=1, le=1_000_000)
     frequency: float = Field(1.0, gt=0.0)  # radians per step
     noise: float = Field(0.0, ge=0.0)  # std of Gaussian noise added to train values
     val_split: float = Field(0.0, ge=0.0, lt=1.0)
@@ -114,7 +122,7 @@ class EncodingConfig(_Section):
     # onehot: a vocabulary-sized indicator vector per step;
     # embedding: a trained dense vector per id.
     kind: Literal["integer", "onehot", "embedding"] = "embedding"
-    dim: int = Field(32, ge=1)  # embedding only
+    dim: int = Field(32, ge=1, le=65_536)  # embedding only
     mask_zero: bool = False  # embedding only: id 0 is padding and is skipped
     initializer: Literal["uniform", "normal", "glorot_uniform", "he_normal"] = "uniform"
 
@@ -123,7 +131,7 @@ class ModelConfig(_Section):
     """The recurrent stack and its head."""
 
     cell: Literal["simple_rnn", "lstm", "gru"] = "lstm"
-    units: int = Field(64, ge=1)
+    units: int = Field(64, ge=1, le=65_536)
     layers: int = Field(1, ge=1, le=16)
     bidirectional: bool = False
     merge_mode: Literal["concat", "sum", "mul", "ave"] = "concat"
@@ -136,7 +144,7 @@ class ModelConfig(_Section):
     recurrent_initializer: Literal["orthogonal", "glorot_uniform", "identity"] = "orthogonal"
     l1: float = Field(0.0, ge=0.0)
     l2: float = Field(0.0, ge=0.0)
-    dense_units: int | None = Field(None, ge=1)  # an optional hidden Dense layer in the head
+    dense_units: int | None = Field(None, ge=1, le=65_536)  # an optional hidden Dense layer in the head
 
 
 class TrainConfig(_Section):
@@ -146,8 +154,8 @@ class TrainConfig(_Section):
     learning_rate: float = Field(1e-3, gt=0.0)
     clipnorm: float | None = Field(None, gt=0.0)
     clipvalue: float | None = Field(None, gt=0.0)
-    batch_size: int = Field(32, ge=1)
-    epochs: int = Field(5, ge=1)
+    batch_size: int = Field(32, ge=1, le=1_000_000)
+    epochs: int = Field(5, ge=1, le=1_000_000)
     patience: int | None = Field(None, ge=1)  # early stopping on validation loss
     shuffle: bool = True
 
@@ -163,7 +171,7 @@ class Config(_Section):
     """A complete run: what to learn from, how, and where to write it."""
 
     name: str = Field("run", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    seed: int = 42
+    seed: int = Field(42, ge=0, lt=2**32)  # NumPy's seed range
     data: DataConfig
     encoding: EncodingConfig | None = None  # token datasets; None for sine
     model: ModelConfig = ModelConfig()
@@ -197,13 +205,27 @@ class Config(_Section):
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last)."""
+    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last) and deep nesting."""
+
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                mark = self.peek_event().start_mark
+                raise ConfigError(f"{mark.line + 1}: nested deeper than {MAX_YAML_DEPTH} levels; a config nests three")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict:
     seen: dict[Any, yaml.Node] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node)
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise ConfigError(f"{key_node.start_mark.line + 1}: a key must be a plain name, not a {type(key).__name__}")
         if key in seen:
             raise ConfigError(
                 f"{key_node.start_mark.line + 1}: duplicate key {key!r} "
@@ -269,13 +291,13 @@ def parse_yaml(text: str, source: str = "<config>") -> tuple[dict, dict[tuple, i
         tag = re.search(r"tag '([^']+)'", problem)
         if tag:  # e.g. !!python/object: a config names values, never code
             problem = f"tag '{tag.group(1)}' is not allowed; a config holds plain values only"
-        raise ConfigError(f"{where}: YAML syntax error: {problem}") from None
+        raise ConfigError(_one_line(f"{where}: YAML syntax error: {problem}")) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: YAML error: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(_one_line(f"{source}: YAML error: {str(exc).splitlines()[0]}")) from None
     except ConfigError as exc:
         msg = str(exc)
         sep = "" if msg[:1].isdigit() else " "
-        raise ConfigError(msg if msg.startswith(source) else f"{source}:{sep}{msg}") from None
+        raise ConfigError(_one_line(msg if msg.startswith(source) else f"{source}:{sep}{msg}")) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of sections at the top level, got {type(data).__name__}")
     return data, _line_map(node)
@@ -405,7 +427,7 @@ def validate(
         over = overridden if isinstance(overridden, dict) else set(overridden)
         first = _format_error(errors[0], lines or {}, source, over, model)
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ConfigError(first + more) from None
+        raise ConfigError(_one_line(first + more)) from None
 
 
 def build_config(
@@ -439,8 +461,12 @@ def read_config_data(path: str | Path) -> tuple[dict, dict[tuple, int]]:
     beside the file, so the mapping means the same wherever rnn runs from.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"config file not found: {path}")
+    if not path.is_file():
+        raise ConfigError(f"config {path} is not a regular file; expected a YAML file")
+    if path.stat().st_size > MAX_CONFIG_BYTES:  # before reading it: a huge file is refused at once
+        raise ConfigError(f"{path}: config is larger than {MAX_CONFIG_BYTES:,} bytes")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -20,7 +20,7 @@ def _save(fig, path: Path) -> None:
 
 def learning_curves(history: dict[str, list[float]], path: Path, title: str = "") -> None:
     """Loss and each metric per epoch, training and validation side by side."""
-    names = [k for k in history if not k.startswith("val_")]
+    names = [k for k in history if not k.startswith("val_") and k != "seconds"]
     fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.5), squeeze=False)
     for ax, name in zip(axes[0], names):
         epochs = range(1, len(history[name]) + 1)

@@ -15,13 +15,16 @@ import numpy as np
 
 from rnn_recipes.backend import import_keras
 from rnn_recipes.config import Config
-from rnn_recipes.data import load_dataset
+from rnn_recipes.data import Dataset, load_dataset
 from rnn_recipes.metrics import evaluate_model
-from rnn_recipes.runs import atomic_write, new_run_dir, save_config, write_json, write_manifest, write_text
+from rnn_recipes.runs import (
+    atomic_write, check_free_space, open_run, save_config, write_json, write_manifest, write_text,
+)
 
 keras = import_keras()
 
 from rnn_recipes import plots  # noqa: E402  (matplotlib after keras keeps one import order)
+from rnn_recipes.checkpoint import Checkpoint  # noqa: E402
 from rnn_recipes.model import build_model, compile_model, summary_text  # noqa: E402
 
 
@@ -46,17 +49,18 @@ def _versions() -> dict:
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """Wall-clock seconds of each epoch (validation included), kept apart from Keras' history."""
+    """Adds `seconds`, each epoch's wall-clock time (validation included), to the epoch's logs.
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.seconds: list[float] = []
+    Put it first: the callbacks after it (the checkpoint, Keras' History) then
+    record the time with the epoch's metrics, so it survives a resume.
+    """
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
+        if logs is not None:
+            logs["seconds"] = time.perf_counter() - self._start
 
 
 def _history_csv(history: dict) -> str:
@@ -69,47 +73,68 @@ def _history_csv(history: dict) -> str:
     return buf.getvalue()
 
 
-def train(cfg: Config, out: Path | None = None, verbose: int | None = None) -> Path:
+def train(
+    cfg: Config,
+    out: Path | None = None,
+    verbose: int | None = None,
+    *,
+    resume: Path | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Train `cfg`, write its run directory and return the directory's path.
 
     Args:
         cfg: the validated config.
         out: run directory; default `output.dir/<name>-<timestamp>`.
         verbose: Keras verbosity; default a progress bar on a terminal, a line per epoch otherwise.
+        resume: an unfinished run directory to continue from its last checkpoint.
+        overwrite: replace an existing run at `out` once the new one is complete.
     """
     ds = load_dataset(cfg)
-    run_dir = new_run_dir(cfg, out)
+    with open_run(cfg, out, resume=resume, overwrite=overwrite) as run:  # locked; SIGINT/SIGTERM -> resume hint
+        _train(cfg, ds, run.path, verbose)
+        return run.finish()
+
+
+def _train(cfg: Config, ds: Dataset, run_dir: Path, verbose: int | None) -> Path:
+    """Build, fit (from the last checkpoint, if any) and write every artifact into `run_dir`."""
     seed_everything(cfg.seed)
     model = compile_model(build_model(cfg, ds.spec), cfg, ds.spec)
+    check_free_space(run_dir, model.count_params())
     save_config(run_dir, cfg)
     if ds.vocab is not None:
         write_json(run_dir / "vocab.json", {"level": ds.level, "tokens": ds.vocab})
     print(f"run directory: {run_dir}", file=sys.stderr)
 
-    timer = EpochTimer()
-    callbacks = [timer]
+    early_stopping = None
     if cfg.train.patience and ds.has_val:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.train.patience, restore_best_weights=True)
+        early_stopping = keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=cfg.train.patience, restore_best_weights=True
         )
+    checkpoint = Checkpoint(run_dir, cfg, early_stopping=early_stopping)
+    initial_epoch = checkpoint.restore(model)  # 0 for a new run
+    # the checkpoint comes after EarlyStopping, so each checkpoint holds its decision
+    callbacks = [EpochTimer(), *([early_stopping] if early_stopping else []), checkpoint]
     history = model.fit(
         ds.x_train,
         ds.y_train,
         batch_size=cfg.train.batch_size,
         epochs=cfg.train.epochs,
+        initial_epoch=initial_epoch,
         validation_data=(ds.x_val, ds.y_val) if ds.has_val else None,
         shuffle=cfg.train.shuffle,
         callbacks=callbacks,
         verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose,
     ).history
+    history = checkpoint.history  # every epoch, including those before a resume
 
     metrics = evaluate_model(model, ds, cfg.train.batch_size)
     metrics["epochs_run"] = len(history["loss"])
     metrics["parameters"] = int(model.count_params())
     # the median ignores the first epoch's one-off graph tracing
-    metrics["seconds_per_epoch"] = float(np.median(timer.seconds))
+    metrics["seconds_per_epoch"] = float(np.median(history["seconds"]))
     atomic_write(run_dir / "model.keras", model.save)
-    write_text(run_dir / "history.csv", _history_csv({**history, "seconds": timer.seconds}))
+    write_text(run_dir / "history.csv", _history_csv(history))
     write_json(run_dir / "metrics.json", metrics)
     write_text(run_dir / "summary.txt", summary_text(model) + "\n")
     write_json(run_dir / "versions.json", _versions())
