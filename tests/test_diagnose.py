@@ -59,13 +59,14 @@ def test_large_relu_recurrence_explodes_and_clipping_bounds_it(diagnose):
     assert exploding.clipped_norm == pytest.approx(math.sqrt(5))
 
 
-def test_float64_context_restores_the_default(diagnose):
+def test_float64_context_builds_float64_layers_and_restores_the_default(diagnose):
     from rnn_recipes.backend import import_keras
 
     keras = import_keras()
+    keras.layers.Dense(1)  # the global dtype policy is cached by the first layer built
     with diagnose.float64():
-        assert keras.config.floatx() == "float64"
-    assert keras.config.floatx() == "float32"
+        assert keras.layers.SimpleRNN(2).dtype == "float64" and keras.Input((3,)).dtype == "float64"
+    assert keras.layers.SimpleRNN(2).dtype == "float32" and keras.config.floatx() == "float32"
 
 
 @pytest.mark.slow

@@ -123,13 +123,19 @@ def gradients(model: keras.Model, x: np.ndarray, y: np.ndarray, loss_name: str) 
 
 @contextmanager
 def float64():
-    """Build models in float64: a vanished gradient of 1e-60 must not underflow to 0 (float32 stops at ~1e-45)."""
-    saved = keras.config.floatx()
+    """Build models in float64: a vanished gradient of 1e-60 must not underflow to 0 (float32 stops at ~1e-45).
+
+    Layers take their dtype from the global dtype policy (cached at the first
+    layer built) and inputs from floatx: both are set, and both restored.
+    """
+    saved_floatx, saved_policy = keras.config.floatx(), keras.config.dtype_policy()
     keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
     try:
         yield
     finally:
-        keras.config.set_floatx(saved)
+        keras.config.set_floatx(saved_floatx)
+        keras.config.set_dtype_policy(saved_policy)
 
 
 def with_cell(cfg: Config, cell: str) -> Config:
