@@ -298,3 +298,17 @@ def test_early_stopped_runs_report_the_epoch_whose_weights_were_kept(tmp_path):
     assert (results["val_loss"], results["train_loss"]) == (0.4, 0.5)  # Keras restored epoch 2's weights
     (run_dir / "config.yaml").write_text(dump_config(load_config(TINY / "sine_simple_rnn.yaml")))
     assert run_results(run_dir)["val_loss"] == 0.6  # no early stopping: the last epoch's weights
+
+
+def test_an_interrupted_variant_is_cleared_for_a_fresh_start(tmp_path):
+    from rnn_recipes.recipes import _ready
+    from rnn_recipes.runs import save_config
+
+    recipe = load_recipe(write(tmp_path, BASE))
+    run_dir = tmp_path / "out" / recipe.name / "base"
+    run_dir.mkdir(parents=True)
+    save_config(run_dir, recipe.variants[0].config)  # training started, never wrote its manifest
+    assert _ready(run_dir, recipe.variants[0].config) is False and not run_dir.exists()
+    fake_run(run_dir, {"loss": 0.1}, [{"loss": 0.1}])
+    save_config(run_dir, recipe.variants[0].config)
+    assert _ready(run_dir, recipe.variants[0].config) is True and run_dir.exists()
