@@ -168,6 +168,11 @@ def test_bundled_config_by_name(cli):
     assert result.exit_code == 0 and "simple_rnn_0 (SimpleRNN)" in result.output
 
 
+def test_bundled_config_in_a_subfolder_by_name(cli):
+    result = cli("summary", "tiny/sine_stacked_gru")
+    assert result.exit_code == 0 and "gru_1 (GRU)" in result.output
+
+
 def test_python_dash_m_entry_point():
     out = subprocess.run([sys.executable, "-m", "rnn_recipes", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0 and "Usage: rnn" in out.stdout

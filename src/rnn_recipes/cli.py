@@ -25,20 +25,11 @@ app = typer.Typer(
 CONFIG_HELP = "A YAML config file, or the name of a bundled config (see `rnn configs`)."
 
 
-def bundled_configs_dir() -> Path:
-    """configs/ inside an installed wheel, else the source checkout's top-level configs/."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "configs", here.parents[1] / "configs"):
-        if candidate.is_dir():
-            return candidate
-    return here / "configs"
-
-
 def resolve_config(name: str) -> Path:
-    path = Path(name)
-    if path.exists() or path.suffix in (".yaml", ".yml") or "/" in name:
-        return path
-    return bundled_configs_dir() / f"{name}.yaml"
+    """A config path, or the bundled config of that name (`hello_lstm`, `tiny/sine_simple_rnn`)."""
+    from rnn_recipes.config import resolve_named
+
+    return resolve_named(name, "configs")
 
 
 @contextmanager
@@ -141,11 +132,10 @@ def summary(
 @app.command()
 def configs() -> None:
     """List the bundled configs, one line each."""
-    root = bundled_configs_dir()
-    for path in sorted(root.rglob("*.yaml")):
-        first = path.read_text(encoding="utf-8").splitlines()[0] if path.stat().st_size else ""
-        about = first.lstrip("# ").strip() if first.startswith("#") else ""
-        typer.echo(f"{str(path.relative_to(root).with_suffix('')):<34} {about}")
+    from rnn_recipes.config import list_bundled
+
+    for name, about in list_bundled("configs"):
+        typer.echo(f"{name:<34} {about}")
 
 
 class Mode(str, Enum):

@@ -36,8 +36,10 @@ from rnn_recipes.config import (
     Config,
     ConfigError,
     build_config,
+    list_bundled,
     parse_yaml,
     read_config_data,
+    resolve_named,
     set_path,
     validate,
 )
@@ -165,26 +167,6 @@ class Recipe:
 # --- loading -----------------------------------------------------------------
 
 
-def bundled_dir(kind: str) -> Path:
-    """`configs` or `recipes` inside an installed wheel, else in the source checkout."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / kind, here.parents[1] / kind):
-        if candidate.is_dir():
-            return candidate
-    return here / kind
-
-
-def resolve_named(name: str, kind: str, beside: Path | None = None) -> Path:
-    """A path (relative to `beside` when given) if it exists, else a bundled file of that name."""
-    path = Path(name).expanduser()
-    if beside is not None and not path.is_absolute():
-        path = beside / path
-    if path.exists() or path.suffix in (".yaml", ".yml"):
-        return path
-    bundled = bundled_dir(kind) / f"{name}.yaml"
-    return bundled if bundled.is_file() else path
-
-
 def _value_part(key: str, value: Any) -> str:
     """The piece of a variant name a matrix value gives: `lstm`, `bidirectional_true`, `units_64`."""
     if isinstance(value, str):
@@ -290,13 +272,7 @@ def sweep_recipe(config: str | Path, axes: list[str], overrides: list[str], name
 
 def list_recipes() -> list[tuple[str, str]]:
     """(name, first comment line) of every bundled recipe."""
-    root = bundled_dir("recipes")
-    found = []
-    for path in sorted(root.rglob("*.yaml")):
-        first = path.read_text(encoding="utf-8").splitlines()[:1]
-        about = first[0].lstrip("# ").strip() if first and first[0].startswith("#") else ""
-        found.append((str(path.relative_to(root).with_suffix("")), about))
-    return found
+    return list_bundled("recipes")
 
 
 # --- running -----------------------------------------------------------------
