@@ -21,16 +21,26 @@ from rnn_recipes.runs import atomic_write, new_run_dir, save_config, write_json,
 keras = import_keras()
 
 from rnn_recipes import plots  # noqa: E402  (matplotlib after keras keeps one import order)
-from rnn_recipes.model import build_model, compile_model, summary_text  # noqa: E402
+from rnn_recipes.model import build_model, compile_model, summary_text, use_jit  # noqa: E402
+from rnn_recipes.pipeline import train_dataset  # noqa: E402
 
 
-def seed_everything(seed: int) -> None:
-    """Same config + seed -> same weights, batches and metrics."""
+def seed_everything(seed: int, deterministic_ops: bool = True) -> None:
+    """Same config + seed -> same weights, batches and metrics.
+
+    Keras refuses XLA while TensorFlow's op determinism is on, so a jit-compiled
+    run passes `deterministic_ops=False` and is reproducible only as far as XLA is.
+    """
     keras.utils.set_random_seed(seed)
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        tf.config.experimental.enable_op_determinism()
+        if deterministic_ops:
+            tf.config.experimental.enable_op_determinism()
+        else:  # the switch is process-wide: an earlier run in this process may have set it
+            from tensorflow.python.framework.config import disable_op_determinism
+
+            disable_op_determinism()
 
 
 def _versions() -> dict:
@@ -64,7 +74,7 @@ def train(cfg: Config, out: Path | None = None, verbose: int | None = None) -> P
     """
     ds = load_dataset(cfg)
     run_dir = new_run_dir(cfg, out)
-    seed_everything(cfg.seed)
+    seed_everything(cfg.seed, deterministic_ops=use_jit(cfg) is not True)
     model = compile_model(build_model(cfg, ds.spec), cfg, ds.spec)
     save_config(run_dir, cfg)
     if ds.vocab is not None:
@@ -77,12 +87,10 @@ def train(cfg: Config, out: Path | None = None, verbose: int | None = None) -> P
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.train.patience, restore_best_weights=True)
         )
     history = model.fit(
-        ds.x_train,
-        ds.y_train,
-        batch_size=cfg.train.batch_size,
+        train_dataset(ds.x_train, ds.y_train, cfg),  # seeded batches, bucketed by length where exact
         epochs=cfg.train.epochs,
+        shuffle=False,  # the dataset already is, by the run's seed
         validation_data=(ds.x_val, ds.y_val) if ds.has_val else None,
-        shuffle=cfg.train.shuffle,
         callbacks=callbacks,
         verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose,
     ).history
