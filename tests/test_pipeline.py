@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
-from conftest import ROOT, TINY
+from conftest import TINY
 from rnn_recipes.config import Config, ConfigError, build_config, load_config
 from rnn_recipes.pipeline import bucket_batches, bucket_widths, epoch_batches, token_lengths, train_dataset, use_bucketing
 
@@ -146,17 +143,3 @@ def test_a_config_naming_batch_size_32_trains_with_32(monkeypatch, tmp_path):
     cfg = load_config(TINY / "sine_stacked_gru.yaml", ["train.batch_size=32", "train.epochs=2", "model.units=2"])
     train_module.train(cfg, tmp_path / "run", verbose=0)
     assert seen == [32, 32, 32, 14] * 2  # 110 windows per epoch, in batches of exactly 32
-
-
-@pytest.mark.slow
-def test_the_training_benchmark_runs_a_microscopic_case_without_torch():
-    cmd = [sys.executable, "-m", "benchmarks.training", "--cases", "lstm-100", "--samples", "64", "--steps", "8",
-           "--repeats", "1", "--no-torch", "--no-extras"]
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert "PyTorch column absent" in out.stdout
-    rows = [line.split("|") for line in out.stdout.splitlines() if line.startswith("| lstm-100 |")]
-    assert [r[2].strip() for r in rows] == ["rnn_recipes (batch 32)", "keras_seed (batch 32)"]
-    assert all(float(r[3].replace(",", "")) > 0 and float(r[6].replace(",", "")) > 100 for r in rows)  # samples/s, RSS
-    assert rows[1][8].strip().endswith("x")  # the ratio against the seed-style script
-    assert "matmul peak" in out.stdout and "load average at start" in out.stdout
