@@ -152,7 +152,7 @@ class TrainConfig(_Section):
     # group padded IMDB reviews of similar length and cut each batch to its bucket's
     # width; auto: when the model masks padding (encoding.mask_zero), where it is exact
     bucketing: Literal["auto"] | bool = "auto"
-    # XLA-compile the train step; auto: on a CPU with one batch shape (see model.use_jit)
+    # XLA-compile the train step; auto: where it measured faster (see model.use_jit)
     jit_compile: Literal["auto"] | bool = "auto"
 
 

@@ -65,15 +65,17 @@ def use_jit(cfg: Config) -> bool | str:
     """Whether the train step is XLA-compiled (`train.jit_compile`).
 
     On TensorFlow, auto means on where docs/benchmarks.md measured it faster:
-    on a CPU, with one batch shape. Bucketed batches come in many widths, each
-    compiled anew, and on a GPU the cuDNN kernels (which XLA cannot use) are the
-    fast path. Other backends keep Keras' own "auto".
+    on a CPU, with one batch shape, one direction. Bucketed batches come in
+    many widths, each compiled anew; TensorFlow runs a bidirectional layer's
+    two loops side by side on two cores, XLA one after the other; and on a GPU
+    the cuDNN kernels (which XLA cannot use) are the fast path. Other backends
+    keep Keras' own "auto".
     """
     if cfg.train.jit_compile != "auto" or keras.config.backend() != "tensorflow":
         return cfg.train.jit_compile
     from rnn_recipes.pipeline import use_bucketing
 
-    return not use_bucketing(cfg) and not _has_gpu()
+    return not use_bucketing(cfg) and not cfg.model.bidirectional and not _has_gpu()
 
 
 def _has_gpu() -> bool:
