@@ -29,5 +29,8 @@ test: install ## Run the whole test suite (what CI runs)
 test-fast: install ## Run the tests that train nothing
 	$(BIN)/python -m pytest -q -m "not slow"
 
+bench: install ## Time training against a seed-style Keras script and PyTorch (quick mode; see docs/benchmarks.md)
+	$(BIN)/python -m benchmarks.training --quick
+
 clean: ## Remove run directories and caches (keeps .venv)
 	rm -rf runs .pytest_cache .hypothesis

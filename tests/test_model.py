@@ -95,3 +95,20 @@ def test_every_bundled_config_builds(path):
     cfg = load_config(path)
     model = build_model(cfg, data_spec(cfg))
     assert model.count_params() > 0
+
+
+def test_jit_compile_auto_is_on_only_where_it_measured_faster():
+    import tensorflow as tf
+
+    from rnn_recipes.model import use_jit
+
+    cpu = not tf.config.list_physical_devices("GPU")
+    imdb = {"kind": "imdb", "maxlen": 50}
+    assert use_jit(make(imdb, cell="lstm")) is cpu  # one batch shape, one direction
+    assert use_jit(make(imdb, {"kind": "embedding", "mask_zero": True}, cell="lstm")) is False  # bucketed widths
+    assert use_jit(make(imdb, cell="lstm", bidirectional=True)) is False  # TF runs both directions at once
+    forced = Config.model_validate({"data": imdb, "model": {"cell": "gru"}, "train": {"jit_compile": True}})
+    assert use_jit(forced) is True
+    model = build_model(forced, DataSpec("binary", 50, vocab_size=10_000))
+    assert model.get_layer("gru_0").use_cudnn is False  # else Keras refuses to compile it with XLA
+    assert model.get_layer("gru_0").supports_jit

@@ -158,6 +158,11 @@ class TrainConfig(_Section):
     epochs: int = Field(5, ge=1, le=1_000_000)
     patience: int | None = Field(None, ge=1)  # early stopping on validation loss
     shuffle: bool = True
+    # group padded IMDB reviews of similar length and cut each batch to its bucket's
+    # width; auto: when the model masks padding (encoding.mask_zero), where it is exact
+    bucketing: Literal["auto"] | bool = "auto"
+    # XLA-compile the train step; auto: where it measured faster (see model.use_jit)
+    jit_compile: Literal["auto"] | bool = "auto"
 
 
 class OutputConfig(_Section):
@@ -187,6 +192,9 @@ class Config(_Section):
             object.__setattr__(self, "encoding", EncodingConfig())
         elif self.encoding.kind != "embedding" and self.encoding.mask_zero:
             raise ValueError("encoding.mask_zero needs kind: embedding; use data.padding: pre instead")
+        if self.train.bucketing is True and self.data.kind != "imdb":
+            raise ValueError("train.bucketing groups padded IMDB reviews by length; use auto or false for "
+                             f"{self.data.kind} data, whose windows all have the same length")
         if self.data.kind == "text":
             if self.encoding.mask_zero:
                 raise ValueError("encoding.mask_zero is for padded IMDB ids; in text, id 0 is a real token")

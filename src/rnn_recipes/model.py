@@ -61,9 +61,34 @@ def _encoder(cfg: Config, spec: DataSpec) -> tuple[keras.Input, keras.KerasTenso
     return inputs, embedding(inputs)
 
 
+def use_jit(cfg: Config) -> bool | str:
+    """Whether the train step is XLA-compiled (`train.jit_compile`).
+
+    On TensorFlow, auto means on where docs/benchmarks.md measured it faster:
+    on a CPU, with one batch shape, one direction. Bucketed batches come in
+    many widths, each compiled anew; TensorFlow runs a bidirectional layer's
+    two loops side by side on two cores, XLA one after the other; and on a GPU
+    the cuDNN kernels (which XLA cannot use) are the fast path. Other backends
+    keep Keras' own "auto".
+    """
+    if cfg.train.jit_compile != "auto" or keras.config.backend() != "tensorflow":
+        return cfg.train.jit_compile
+    from rnn_recipes.pipeline import use_bucketing
+
+    return not use_bucketing(cfg) and not cfg.model.bidirectional and not _has_gpu()
+
+
+def _has_gpu() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
 def _recurrent_layer(cfg: Config, index: int, return_sequences: bool) -> keras.layers.Layer:
     m = cfg.model
     regularizer = keras.regularizers.L1L2(m.l1, m.l2) if (m.l1 or m.l2) else None
+    # a layer that may take the cuDNN path tells Keras it cannot be XLA-compiled
+    extra = {"use_cudnn": False} if use_jit(cfg) is True and m.cell != "simple_rnn" else {}
     layer = CELLS[m.cell](
         m.units,
         activation=m.activation,
@@ -75,6 +100,7 @@ def _recurrent_layer(cfg: Config, index: int, return_sequences: bool) -> keras.l
         recurrent_regularizer=regularizer,
         return_sequences=return_sequences,
         name=f"{m.cell}_{index}",
+        **extra,
     )
     if m.bidirectional:
         return keras.layers.Bidirectional(layer, merge_mode=m.merge_mode, name=f"bidirectional_{index}")
@@ -120,7 +146,7 @@ def make_optimizer(cfg: Config) -> keras.optimizers.Optimizer:
 
 def compile_model(model: keras.Model, cfg: Config, spec: DataSpec) -> keras.Model:
     loss, metrics = loss_and_metrics(spec.task)
-    model.compile(optimizer=make_optimizer(cfg), loss=loss, metrics=metrics)
+    model.compile(optimizer=make_optimizer(cfg), loss=loss, metrics=metrics, jit_compile=use_jit(cfg))
     return model
 
 

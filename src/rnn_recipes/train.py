@@ -25,16 +25,26 @@ keras = import_keras()
 
 from rnn_recipes import plots  # noqa: E402  (matplotlib after keras keeps one import order)
 from rnn_recipes.checkpoint import Checkpoint  # noqa: E402
-from rnn_recipes.model import build_model, compile_model, summary_text  # noqa: E402
+from rnn_recipes.model import build_model, compile_model, summary_text, use_jit  # noqa: E402
+from rnn_recipes.pipeline import train_dataset  # noqa: E402
 
 
-def seed_everything(seed: int) -> None:
-    """Same config + seed -> same weights, batches and metrics."""
+def seed_everything(seed: int, deterministic_ops: bool = True) -> None:
+    """Same config + seed -> same weights, batches and metrics.
+
+    Keras refuses XLA while TensorFlow's op determinism is on, so a jit-compiled
+    run passes `deterministic_ops=False` and is reproducible only as far as XLA is.
+    """
     keras.utils.set_random_seed(seed)
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        tf.config.experimental.enable_op_determinism()
+        if deterministic_ops:
+            tf.config.experimental.enable_op_determinism()
+        else:  # the switch is process-wide: an earlier run in this process may have set it
+            from tensorflow.python.framework.config import disable_op_determinism
+
+            disable_op_determinism()
 
 
 def _versions() -> dict:
@@ -98,7 +108,7 @@ def train(
 
 def _train(cfg: Config, ds: Dataset, run_dir: Path, verbose: int | None) -> Path:
     """Build, fit (from the last checkpoint, if any) and write every artifact into `run_dir`."""
-    seed_everything(cfg.seed)
+    seed_everything(cfg.seed, deterministic_ops=use_jit(cfg) is not True)
     model = compile_model(build_model(cfg, ds.spec), cfg, ds.spec)
     check_free_space(run_dir, model.count_params())
     save_config(run_dir, cfg)
@@ -116,13 +126,11 @@ def _train(cfg: Config, ds: Dataset, run_dir: Path, verbose: int | None) -> Path
     # the checkpoint comes after EarlyStopping, so each checkpoint holds its decision
     callbacks = [EpochTimer(), *([early_stopping] if early_stopping else []), checkpoint]
     history = model.fit(
-        ds.x_train,
-        ds.y_train,
-        batch_size=cfg.train.batch_size,
+        train_dataset(ds.x_train, ds.y_train, cfg),  # seeded batches, bucketed by length where exact
         epochs=cfg.train.epochs,
         initial_epoch=initial_epoch,
+        shuffle=False,  # the dataset already is, by the run's seed
         validation_data=(ds.x_val, ds.y_val) if ds.has_val else None,
-        shuffle=cfg.train.shuffle,
         callbacks=callbacks,
         verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose,
     ).history

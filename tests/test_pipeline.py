@@ -1,0 +1,145 @@
+"""The training pipeline: exact batches from the arrays, bucketing by length, and the batch size a config names."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import TINY
+from rnn_recipes.config import Config, ConfigError, build_config, load_config
+from rnn_recipes.pipeline import bucket_batches, bucket_widths, epoch_batches, token_lengths, train_dataset, use_bucketing
+
+
+def imdb_cfg(batch_size: int = 32, padding: str = "pre", mask_zero: bool = False, **train) -> Config:
+    return Config.model_validate({
+        "seed": 7,
+        "data": {"kind": "imdb", "maxlen": 40, "padding": padding},
+        "encoding": {"kind": "embedding", "mask_zero": mask_zero},
+        "train": {"batch_size": batch_size, **train},
+    })
+
+
+def padded_reviews(n: int, maxlen: int, padding: str, seed: int = 0) -> np.ndarray:
+    """Rows of 1..maxlen non-zero ids, padded with zeros before or after."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n, maxlen), "int32")
+    for i, length in enumerate(rng.integers(1, maxlen + 1, n)):
+        ids = rng.integers(1, 50, length)
+        if padding == "pre":
+            x[i, maxlen - length :] = ids
+        else:
+            x[i, :length] = ids
+    return x
+
+
+def test_unbucketed_batches_are_the_arrays_in_a_seeded_order():
+    x = np.arange(100 * 3, dtype="int32").reshape(100, 3) + 1
+    y = np.arange(100, dtype="float32")
+    cfg = imdb_cfg(batch_size=32)
+    epoch0 = list(epoch_batches(x, y, cfg, epoch=0))
+    assert [len(b) for b, _ in epoch0] == [32, 32, 32, 4]  # exactly the named size, then the remainder
+    order = np.concatenate([by for _, by in epoch0]).astype(int)
+    assert sorted(order) == list(range(100)) and list(order) != list(range(100))
+    np.testing.assert_array_equal(np.concatenate([bx for bx, _ in epoch0]), x[order])  # rows stay with labels
+    again = np.concatenate([by for _, by in epoch_batches(x, y, cfg, epoch=0)])
+    np.testing.assert_array_equal(again, order)  # same seed and epoch: same order
+    other = np.concatenate([by for _, by in epoch_batches(x, y, cfg, epoch=1)])
+    assert list(other) != list(order)  # each epoch reshuffles
+    fixed = np.concatenate([by for _, by in epoch_batches(x, y, imdb_cfg(shuffle=False), epoch=3)])
+    np.testing.assert_array_equal(fixed, y)
+
+
+def test_token_lengths_span_the_ids_on_either_padding_side():
+    x = np.array([[0, 0, 5, 0, 6], [7, 8, 0, 0, 0], [0, 0, 0, 0, 0], [1, 2, 3, 4, 5]])
+    assert token_lengths(x).tolist() == [3, 2, 0, 5]
+
+
+def test_bucket_widths_are_few_and_end_at_maxlen():
+    assert bucket_widths(500).tolist() == [16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 500]
+    assert bucket_widths(10).tolist() == [10]
+
+
+@pytest.mark.parametrize("padding", ["pre", "post"])
+def test_bucketing_keeps_every_example_once_and_every_token(padding):
+    x = padded_reviews(300, 40, padding)
+    y = np.arange(300, dtype="float32")
+    cfg = imdb_cfg(batch_size=32, padding=padding, mask_zero=True)
+    assert use_bucketing(cfg)
+    got = list(epoch_batches(x, y, cfg, epoch=0))
+    seen = np.concatenate([by for _, by in got]).astype(int)
+    assert sorted(seen) == list(range(300))
+    assert all(len(by) <= 32 for _, by in got)
+    widths = {bx.shape[1] for bx, _ in got}
+    assert widths <= set(bucket_widths(40)) and len(widths) > 1
+    for bx, by in got:  # trimming drops padding only: every token is still there, in order
+        for row, i in zip(bx, by.astype(int)):
+            np.testing.assert_array_equal(row[row != 0], x[i][x[i] != 0])
+    plan = bucket_batches(token_lengths(x), 32, bucket_widths(40), seed=7, epoch=0)
+    full = sum(1 for idx, _ in plan if len(idx) == 32)
+    assert full >= len(plan) - len(bucket_widths(40))  # at most one partial batch per bucket
+
+
+def test_bucketing_is_on_only_where_it_changes_nothing():
+    assert not use_bucketing(imdb_cfg(mask_zero=False))  # the seed: post padding, no mask
+    assert use_bucketing(imdb_cfg(mask_zero=True))
+    assert not use_bucketing(imdb_cfg(mask_zero=True, bucketing=False))
+    assert use_bucketing(imdb_cfg(mask_zero=False, bucketing=True))
+    with pytest.raises(ConfigError, match="train.bucketing groups padded IMDB reviews"):
+        build_config({"data": {"kind": "sine"}, "train": {"bucketing": True}})
+    with pytest.raises(ConfigError, match="train.jit_compile"):
+        build_config({"data": {"kind": "sine"}, "train": {"jit_compile": "sometimes"}})
+
+
+def test_a_masked_model_gives_the_same_outputs_on_trimmed_batches():
+    from rnn_recipes.data import DataSpec
+    from rnn_recipes.model import build_model
+
+    cfg = Config.model_validate({
+        "data": {"kind": "imdb", "maxlen": 40, "padding": "pre"},
+        "encoding": {"kind": "embedding", "dim": 4, "mask_zero": True},
+        "model": {"cell": "lstm", "units": 5, "bidirectional": True},
+    })
+    model = build_model(cfg, DataSpec("binary", 40, vocab_size=50))
+    x = padded_reviews(64, 40, "pre", seed=1)
+    y = np.arange(64, dtype="float32")  # labels that name their rows
+    batches = list(epoch_batches(x, y, cfg, epoch=0))
+    assert any(bx.shape[1] < 40 for bx, _ in batches)
+    for bx, by in batches:
+        full = model.predict(x[by.astype(int)], verbose=0)
+        np.testing.assert_allclose(model.predict(bx, verbose=0), full, atol=1e-6)
+
+
+def test_the_tf_dataset_yields_the_planned_batches_and_a_new_epoch_each_pass():
+    x = padded_reviews(70, 40, "pre", seed=2)
+    y = np.arange(70, dtype="float32")
+    for cfg in (imdb_cfg(batch_size=16), imdb_cfg(batch_size=16, mask_zero=True)):
+        ds = train_dataset(x, y, cfg)
+        for epoch in range(2):
+            got = [(bx.numpy(), by.numpy()) for bx, by in ds]
+            want = list(epoch_batches(x, y, cfg, epoch))
+            assert len(got) == len(want) == ds.cardinality().numpy()
+            for (gx, gy), (wx, wy) in zip(got, want):
+                np.testing.assert_array_equal(gx, wx)
+                np.testing.assert_array_equal(gy, wy)
+
+
+@pytest.mark.slow
+def test_a_config_naming_batch_size_32_trains_with_32(monkeypatch, tmp_path):
+    import tensorflow as tf
+
+    import rnn_recipes.train as train_module
+
+    seen: list[int] = []
+    real = train_module.train_dataset
+
+    def recording(x, y, cfg):
+        def record(bx, by):
+            tf.py_function(lambda n: seen.append(int(n)), [tf.shape(bx)[0]], [])
+            return bx, by
+
+        return real(x, y, cfg).map(record)
+
+    monkeypatch.setattr(train_module, "train_dataset", recording)
+    cfg = load_config(TINY / "sine_stacked_gru.yaml", ["train.batch_size=32", "train.epochs=2", "model.units=2"])
+    train_module.train(cfg, tmp_path / "run", verbose=0)
+    assert seen == [32, 32, 32, 14] * 2  # 110 windows per epoch, in batches of exactly 32
