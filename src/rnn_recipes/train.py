@@ -131,6 +131,7 @@ def _train(cfg: Config, ds: Dataset, run_dir: Path, verbose: int | None) -> Path
         initial_epoch=initial_epoch,
         shuffle=False,  # the dataset already is, by the run's seed
         validation_data=(ds.x_val, ds.y_val) if ds.has_val else None,
+        validation_batch_size=cfg.train.batch_size,
         callbacks=callbacks,
         verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose,
     ).history
