@@ -123,6 +123,18 @@ def test_the_tf_dataset_yields_the_planned_batches_and_a_new_epoch_each_pass():
                 np.testing.assert_array_equal(gy, wy)
 
 
+def test_a_resumed_run_draws_the_batches_an_uninterrupted_run_would():
+    x = padded_reviews(70, 40, "pre", seed=3)
+    y = np.arange(70, dtype="float32")
+    cfg = imdb_cfg(batch_size=16)
+    got = [by.numpy() for _, by in train_dataset(x, y, cfg, first_epoch=3)]
+    want = [by for _, by in epoch_batches(x, y, cfg, 3)]
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    assert not all(np.array_equal(g, w) for g, (_, w) in zip(got, epoch_batches(x, y, cfg, 0)))
+
+
 @pytest.mark.slow
 def test_a_config_naming_batch_size_32_trains_with_32(monkeypatch, tmp_path):
     import tensorflow as tf
@@ -132,12 +144,12 @@ def test_a_config_naming_batch_size_32_trains_with_32(monkeypatch, tmp_path):
     seen: list[int] = []
     real = train_module.train_dataset
 
-    def recording(x, y, cfg):
+    def recording(x, y, cfg, first_epoch=0):
         def record(bx, by):
             tf.py_function(lambda n: seen.append(int(n)), [tf.shape(bx)[0]], [])
             return bx, by
 
-        return real(x, y, cfg).map(record)
+        return real(x, y, cfg, first_epoch).map(record)
 
     monkeypatch.setattr(train_module, "train_dataset", recording)
     cfg = load_config(TINY / "sine_stacked_gru.yaml", ["train.batch_size=32", "train.epochs=2", "model.units=2"])

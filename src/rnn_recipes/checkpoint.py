@@ -109,7 +109,7 @@ class Checkpoint(keras.callbacks.Callback):
                     weights = [z[f"arr_{i}"] for i in range(len(z.files))]
                 self._best = (es["best_epoch"], es["best_weights"], es["best_sha256"])
             self._es_restored = {**es, "best_weights": weights}
-        # the resumed epochs should not replay the shuffles of the first ones
+        # the resumed epochs should not replay the dropout masks of the first ones
         keras.utils.set_random_seed(self.cfg.seed + self.epoch)
         self.initial_epoch = max(self.epoch, epochs) if state.get("stopped") else self.epoch
         print(f"resuming {self.run_dir} after epoch {self.epoch} of {epochs}", file=sys.stderr)

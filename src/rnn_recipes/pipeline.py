@@ -108,16 +108,18 @@ def epoch_batches(x: np.ndarray, y: np.ndarray, cfg: Config, epoch: int) -> Iter
         yield x[idx], y[idx]
 
 
-def train_dataset(x: np.ndarray, y: np.ndarray, cfg: Config):
+def train_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, first_epoch: int = 0):
     """A prefetching `tf.data.Dataset` of `epoch_batches`; each pass over it is the next epoch.
 
     Args:
         x, y: the training arrays.
         cfg: the run config (seed, batch size, shuffle, bucketing, padding).
+        first_epoch: the epoch the first pass draws (a resumed run's `initial_epoch`), so a
+            resumed run sees the batches an uninterrupted one would.
     """
     import tensorflow as tf
 
-    epoch = -1
+    epoch = first_epoch - 1
 
     def generate():
         nonlocal epoch

@@ -126,7 +126,7 @@ def _train(cfg: Config, ds: Dataset, run_dir: Path, verbose: int | None) -> Path
     # the checkpoint comes after EarlyStopping, so each checkpoint holds its decision
     callbacks = [EpochTimer(), *([early_stopping] if early_stopping else []), checkpoint]
     history = model.fit(
-        train_dataset(ds.x_train, ds.y_train, cfg),  # seeded batches, bucketed by length where exact
+        train_dataset(ds.x_train, ds.y_train, cfg, initial_epoch),  # seeded batches, bucketed where exact
         epochs=cfg.train.epochs,
         initial_epoch=initial_epoch,
         shuffle=False,  # the dataset already is, by the run's seed
