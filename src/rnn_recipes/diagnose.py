@@ -139,9 +139,14 @@ def float64():
 
 
 def with_cell(cfg: Config, cell: str) -> Config:
-    """`cfg` with another recurrent cell, checked like any config (`--cells` names the source)."""
+    """`cfg` with another recurrent cell, checked like any config (`--cells` names the source).
+
+    XLA is switched off: it needs TensorFlow's op determinism off, and these
+    measurements should repeat exactly.
+    """
     data = cfg.to_dict()
     data["model"]["cell"] = cell
+    data["train"]["jit_compile"] = False
     return build_config(data, source="--cells", overridden={("model", "cell"): "--cells"})
 
 
