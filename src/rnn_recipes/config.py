@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 MAX_CONFIG_BYTES = 1_000_000  # a config is a dozen lines; anything this big is a mistake
 MAX_YAML_NODES = 100_000  # after alias expansion: stops "billion laughs" documents
+DEVICE_NAME = r"(?i)/(cpu|gpu):\d+"  # a local device, as tf.distribute.MirroredStrategy takes it
 
 
 class ConfigError(Exception):
@@ -149,6 +150,35 @@ class TrainConfig(_Section):
     epochs: int = Field(5, ge=1)
     patience: int | None = Field(None, ge=1)  # early stopping on validation loss
     shuffle: bool = True
+    # none: one device; mirrored: every local GPU (or `devices`); multi_worker:
+    # MultiWorkerMirroredStrategy over the machines TF_CONFIG names. batch_size
+    # stays the global batch: each step splits it over the replicas.
+    distribute: Literal["none", "mirrored", "multi_worker"] = "none"
+    # mirrored only: e.g. [/gpu:0, /gpu:1]; CPU names past /cpu:0 are created as
+    # logical CPU devices, so [/cpu:0, /cpu:1] mirrors on a machine without GPUs
+    devices: list[str] | None = Field(None, min_length=1)
+
+    @field_validator("devices")
+    @classmethod
+    def _device_names(cls, devices: list[str] | None) -> list[str] | None:
+        if devices is None:
+            return None
+        for name in devices:
+            if not re.fullmatch(DEVICE_NAME, name):
+                raise ValueError(f"expected device names such as /gpu:0 or /cpu:1; received {name!r}")
+        canonical = [name.lower() for name in devices]
+        if len(set(canonical)) != len(canonical):
+            raise ValueError(f"a device may be named once; received {devices}")
+        return canonical
+
+    @model_validator(mode="after")
+    def _devices_need_mirrored(self) -> TrainConfig:
+        if self.devices is not None and self.distribute != "mirrored":
+            raise ValueError(
+                f"train.devices needs train.distribute: mirrored (received {self.distribute}); "
+                "multi_worker uses every local GPU of each worker"
+            )
+        return self
 
 
 class OutputConfig(_Section):

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from rnn_recipes import distribute
 from rnn_recipes.backend import import_keras
 from rnn_recipes.config import Config
 from rnn_recipes.data import load_dataset
 from rnn_recipes.metrics import evaluate_model
-from rnn_recipes.runs import atomic_write, new_run_dir, save_config, write_json, write_manifest, write_text
+from rnn_recipes.runs import atomic_write, save_config, write_json, write_manifest, write_text
 
 keras = import_keras()
 
@@ -44,12 +45,12 @@ def _versions() -> dict:
     return {"python": platform.python_version(), "platform": platform.platform(), **found}
 
 
-def _history_csv(history: dict) -> str:
+def _history_csv(history: dict, first_epoch: int = 1) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf)
     keys = list(history)
     writer.writerow(["epoch", *keys])
-    for epoch, row in enumerate(zip(*(history[k] for k in keys)), start=1):
+    for epoch, row in enumerate(zip(*(history[k] for k in keys)), start=first_epoch):
         writer.writerow([epoch, *(f"{v:.6g}" for v in row)])
     return buf.getvalue()
 
@@ -62,10 +63,12 @@ def train(cfg: Config, out: Path | None = None, verbose: int | None = None) -> P
         out: run directory; default `output.dir/<name>-<timestamp>`.
         verbose: Keras verbosity; default a progress bar on a terminal, a line per epoch otherwise.
     """
+    plan = distribute.setup(cfg, out)  # first: devices are fixed once TensorFlow makes a tensor
     ds = load_dataset(cfg)
-    run_dir = new_run_dir(cfg, out)
+    run_dir = distribute.prepare_run_dir(plan, cfg, out)  # a non-chief worker's is temporary
     seed_everything(cfg.seed)
-    model = compile_model(build_model(cfg, ds.spec), cfg, ds.spec)
+    with plan.scope():
+        model = compile_model(build_model(cfg, ds.spec), cfg, ds.spec)
     save_config(run_dir, cfg)
     if ds.vocab is not None:
         write_json(run_dir / "vocab.json", {"level": ds.level, "tokens": ds.vocab})
@@ -76,21 +79,30 @@ def train(cfg: Config, out: Path | None = None, verbose: int | None = None) -> P
         callbacks.append(
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.train.patience, restore_best_weights=True)
         )
-    history = model.fit(
-        ds.x_train,
-        ds.y_train,
-        batch_size=cfg.train.batch_size,
-        epochs=cfg.train.epochs,
-        validation_data=(ds.x_val, ds.y_val) if ds.has_val else None,
-        shuffle=cfg.train.shuffle,
-        callbacks=callbacks,
-        verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose,
-    ).history
+    if plan.distributed:  # tf.data batches of the global size, sharded over workers; resumable across restarts
+        data = distribute.fit_data(plan, ds, cfg)
+        callbacks += distribute.backup_callbacks(plan, run_dir)
+    else:
+        data = dict(
+            x=ds.x_train,
+            y=ds.y_train,
+            batch_size=cfg.train.batch_size,
+            validation_data=(ds.x_val, ds.y_val) if ds.has_val else None,
+            shuffle=cfg.train.shuffle,
+        )
+    with distribute.peer_failures(plan):
+        fitted = model.fit(
+            **data,
+            epochs=cfg.train.epochs,
+            callbacks=callbacks,
+            verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose,
+        )
+    history = fitted.history
 
     metrics = evaluate_model(model, ds, cfg.train.batch_size)
     metrics["epochs_run"] = len(history["loss"])
     atomic_write(run_dir / "model.keras", model.save)
-    write_text(run_dir / "history.csv", _history_csv(history))
+    write_text(run_dir / "history.csv", _history_csv(history, first_epoch=fitted.epoch[0] + 1 if fitted.epoch else 1))
     write_json(run_dir / "metrics.json", metrics)
     write_text(run_dir / "summary.txt", summary_text(model) + "\n")
     write_json(run_dir / "versions.json", _versions())
@@ -101,4 +113,4 @@ def train(cfg: Config, out: Path | None = None, verbose: int | None = None) -> P
             plots.predictions(ds.y_test[:, 0], pred[:, 0], run_dir / "predictions.png", title=cfg.name)
     write_manifest(run_dir)
     print(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, dict)}), file=sys.stderr)
-    return run_dir
+    return distribute.finish(plan, model, run_dir)  # a non-chief worker removes its directory
