@@ -179,15 +179,17 @@ def one_device_unshuffled(tmp_path_factory):
 @pytest.mark.slow
 def test_mirrored_on_two_logical_cpus_follows_the_one_device_trajectory(tmp_path, one_device_unshuffled):
     two = ["--set", "train.distribute=mirrored", "--set", "train.devices=[/cpu:0, /cpu:1]"]
-    unshuffled = rnn_train(tmp_path, "two", *two, "--set", "train.shuffle=false")
-    assert unshuffled.returncode == 0, unshuffled.stderr[-3000:]
-    assert "distribute: mirrored, 2 replica(s) in sync; this process runs cpu:0, cpu:1" in unshuffled.stderr
+    runs = {  # side by side: each process starts TensorFlow, which takes most of its time
+        "two": rnn_train(tmp_path, "two", *two, "--set", "train.shuffle=false", wait=False),
+        # shuffled: the same seeded tf.data order on one mirrored device and on two
+        "one-shuffled": rnn_train(tmp_path, "one-shuffled", "--set", "train.distribute=mirrored", "--set", "train.devices=[/cpu:0]", wait=False),
+        "two-shuffled": rnn_train(tmp_path, "two-shuffled", *two, wait=False),
+    }
+    done = dict(zip(runs, finish(list(runs.values()))))
+    for code, _, err in done.values():
+        assert code == 0, err[-3000:]
+    assert "distribute: mirrored, 2 replica(s) in sync; this process runs cpu:0, cpu:1" in done["two"][2]
     assert_same_trajectory(one_device_unshuffled, history(tmp_path / "two"))
-
-    # shuffled: the same seeded tf.data order on one mirrored device and on two
-    one = rnn_train(tmp_path, "one-shuffled", "--set", "train.distribute=mirrored", "--set", "train.devices=[/cpu:0]")
-    both = rnn_train(tmp_path, "two-shuffled", *two)
-    assert one.returncode == 0 and both.returncode == 0, (one.stderr + both.stderr)[-3000:]
     assert_same_trajectory(history(tmp_path / "one-shuffled"), history(tmp_path / "two-shuffled"))
     assert history(tmp_path / "two-shuffled") != history(tmp_path / "two")  # shuffling did change the batches
 
@@ -229,23 +231,24 @@ def test_two_workers_on_loopback_end_with_identical_weights(tmp_path, one_device
 
 @pytest.mark.slow
 def test_killed_worker_cluster_resumes_from_the_last_backup(tmp_path):
-    epochs = ["--set", "train.epochs=6", "--set", "train.batch_size=4"]  # 25 steps an epoch: time to kill mid-run
+    epochs = ["--set", "train.epochs=4", "--set", "train.batch_size=4"]  # 25 steps an epoch: time to kill mid-run
     workers = start_cluster(tmp_path, "cluster", *epochs)
     meta = tmp_path / "cluster" / ".backup" / "training_metadata.json"
     deadline = time.monotonic() + 240
     saved = 0
-    while saved < 2 and time.monotonic() < deadline and all(w.poll() is None for w in workers):
+    while saved < 1 and time.monotonic() < deadline and all(w.poll() is None for w in workers):
         time.sleep(0.1)
         try:
             saved = json.loads(meta.read_text())["epoch"]
         except (OSError, ValueError, KeyError):
             continue
-    assert saved >= 2, [w.communicate()[1][-2000:] for w in workers if w.poll() is not None]
+    assert saved >= 1, [w.communicate()[1][-2000:] for w in workers if w.poll() is not None]
     workers[1].kill()  # worker 1 dies mid-run
     try:  # worker 0 notices the lost peer and stops with one line
         _, err = workers[0].communicate(timeout=120)
-        assert workers[0].returncode == 2
-        assert err.strip().splitlines()[-1].startswith("error: worker 1 stopped or cannot be reached; start every worker again")
+        last = err.strip().splitlines()[-1] if err.strip() else ""
+        expected = "error: worker 1 stopped or cannot be reached; start every worker again with the same command to resume"
+        assert workers[0].returncode == 2 and last.startswith(expected), (workers[0].returncode, err[-3000:])
     finally:
         for w in workers:
             w.kill()
@@ -259,5 +262,5 @@ def test_killed_worker_cluster_resumes_from_the_last_backup(tmp_path):
         assert f"resuming from cluster/.backup after epoch {last_saved}" in err
     assert digest_of(results[0][2]) == digest_of(results[1][2])
     rows = history(tmp_path / "cluster")
-    assert [r["epoch"] for r in rows] == list(range(last_saved + 1, 7))  # only the epochs left were run
+    assert [r["epoch"] for r in rows] == list(range(last_saved + 1, 5))  # only the epochs left were run
     assert (tmp_path / "cluster" / "manifest.json").is_file() and not (tmp_path / "cluster" / ".backup").exists()

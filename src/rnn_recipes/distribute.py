@@ -262,9 +262,11 @@ def setup(cfg: Config, out: Path | None) -> Plan:
         import tensorflow as tf
 
         plan = Plan(_keras_ready(tf.distribute.MultiWorkerMirroredStrategy)(), cluster, Path(out))
-    devices = ", ".join(d.rsplit("/", 1)[-1].lower().replace("device:", "") for d in plan.strategy.extended.worker_devices)
-    where = "" if plan.cluster is None else f" on {plan.cluster.task_type} {plan.cluster.task_index} of {plan.cluster.size} workers"
-    print(f"distribute: {kind}, {plan.replicas} replica(s) in sync; this process runs {devices}{where}", file=sys.stderr)
+    local = plan.strategy.extended.worker_devices  # e.g. /job:worker/replica:0/task:1/device:CPU:0
+    devices = ", ".join(d.rsplit("/", 1)[-1].lower().replace("device:", "") for d in local)
+    if plan.cluster is not None:
+        devices += f" on {plan.cluster.task_type} {plan.cluster.task_index} of {plan.cluster.size} workers"
+    print(f"distribute: {kind}, {plan.replicas} replica(s) in sync; this process runs {devices}", file=sys.stderr)
     if cfg.train.batch_size < plan.replicas:
         raise DistributeError(
             f"train.batch_size ({cfg.train.batch_size}) is the global batch and must be at least the "
@@ -317,9 +319,9 @@ def fit_data(plan: Plan, ds, cfg: Config) -> dict:
     # every replica holds as many examples, so the last batch must split evenly.
     left_out = len(ds.x_train) % plan.replicas
     if left_out:
-        print(f"distribute: {left_out} of {len(ds.x_train)} training examples (a different {left_out} each "
-              f"shuffled epoch) sit out every epoch, so the last batch splits evenly over {plan.replicas} replicas",
-              file=sys.stderr)
+        which = "a different few each epoch" if cfg.train.shuffle else "the last ones"
+        print(f"distribute: {left_out} of {len(ds.x_train)} training examples ({which}) sit out every epoch, "
+              f"so the last batch splits evenly over {plan.replicas} replicas", file=sys.stderr)
     return {
         "x": dataset(ds.x_train, ds.y_train, cfg.train.shuffle, len(ds.x_train) - left_out),
         # evaluation weighs each replica's mean by its examples: exact with any split
@@ -328,7 +330,7 @@ def fit_data(plan: Plan, ds, cfg: Config) -> dict:
     }
 
 
-def backup_callbacks(plan: Plan, run_dir: Path) -> list:
+def backup_callbacks(plan: Plan) -> list:
     """Multi-worker fault tolerance: back the training state up every epoch, resume from it on restart.
 
     Keras' BackupAndRestore, with the documented multi-worker split: the
@@ -375,14 +377,18 @@ def peer_failures(plan: Plan):
         return
     import tensorflow as tf
 
+    lost_peer = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError, tf.errors.AbortedError)
     try:
         yield
-    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError) as exc:
+    except lost_peer as exc:
         lost = re.search(r"unhealthy.*?/job:(\w+)/replica:\d+/task:(\d+)", str(exc), re.S)
         who = f"{lost.group(1)} {lost.group(2)}" if lost else "another worker"
+        epoch = resumed_epoch(plan)
+        resume = f"resume from {plan.shared_dir / BACKUP_DIR} (last saved after epoch {epoch})" if epoch else (
+            "start over (no epoch had finished)"
+        )
         raise DistributeError(
-            f"{who} stopped or cannot be reached; start every worker again with the same command to resume "
-            f"from {plan.shared_dir / BACKUP_DIR} (last saved after epoch {resumed_epoch(plan)})"
+            f"{who} stopped or cannot be reached; start every worker again with the same command to {resume}"
         ) from None
 
 

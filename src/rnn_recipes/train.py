@@ -81,7 +81,7 @@ def train(cfg: Config, out: Path | None = None, verbose: int | None = None) -> P
         )
     if plan.distributed:  # tf.data batches of the global size, sharded over workers; resumable across restarts
         data = distribute.fit_data(plan, ds, cfg)
-        callbacks += distribute.backup_callbacks(plan, run_dir)
+        callbacks += distribute.backup_callbacks(plan)
     else:
         data = dict(
             x=ds.x_train,
