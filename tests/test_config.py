@@ -120,3 +120,20 @@ def test_config_is_frozen():
     cfg = Config.model_validate({"data": {"kind": "sine"}})
     with pytest.raises(Exception):
         cfg.seed = 3
+
+
+def test_distribute_keys_default_and_round_trip(tmp_path):
+    plain = load_config(write(tmp_path, "data:\n  kind: sine\n"))
+    assert (plain.train.distribute, plain.train.devices) == ("none", None)
+    path = write(tmp_path, "data:\n  kind: sine\ntrain:\n  distribute: mirrored\n  devices: [/GPU:0, /gpu:1]\n")
+    cfg = load_config(path)
+    assert cfg.train.devices == ["/gpu:0", "/gpu:1"]
+    assert build_config(yaml.safe_load(dump_config(cfg))) == cfg
+
+
+def test_devices_without_mirrored_name_both_keys(tmp_path):
+    path = write(tmp_path, "data:\n  kind: sine\ntrain:\n  distribute: multi_worker\n  devices: [/cpu:0]\n")
+    assert error_of(path) == (
+        f"{path}:3: train: train.devices needs train.distribute: mirrored (received multi_worker); "
+        "multi_worker uses every local GPU of each worker"
+    )

@@ -64,6 +64,7 @@ class Checkpoint(keras.callbacks.Callback):
         cfg: the run's config (its fingerprint is checked on restore).
         early_stopping: the run's EarlyStopping callback, whose counters and
             best weights are saved and restored with the model.
+        restore_from: the run directory to resume from, if not `run_dir`.
 
     Example:
         >>> ckpt = Checkpoint(run_dir, cfg, early_stopping=None)
@@ -71,10 +72,18 @@ class Checkpoint(keras.callbacks.Callback):
         >>> ckpt.history["loss"]  # every epoch, including those before the resume
     """
 
-    def __init__(self, run_dir: Path, cfg: Config, early_stopping: keras.callbacks.EarlyStopping | None = None):
+    def __init__(
+        self,
+        run_dir: Path,
+        cfg: Config,
+        early_stopping: keras.callbacks.EarlyStopping | None = None,
+        restore_from: Path | None = None,
+    ):
         super().__init__()
         self.run_dir = Path(run_dir)
         self.dir = self.run_dir / CHECKPOINT
+        # a multi-worker peer saves to its scratch directory but resumes from the chief's run
+        self.source = Path(restore_from) if restore_from is not None else self.run_dir
         self.cfg = cfg
         self.early_stopping = early_stopping
         self.history: dict[str, list[float]] = {}
@@ -88,12 +97,13 @@ class Checkpoint(keras.callbacks.Callback):
 
     def restore(self, model: keras.Model) -> int:
         """Load the last checkpoint into the compiled `model`, if there is one; return the initial epoch."""
-        state = read_state(self.run_dir)
+        state = read_state(self.source)
         if state is None:
             return 0
-        check_resumable(self.run_dir, state, self.cfg)
+        check_resumable(self.source, state, self.cfg)
         epochs = self.cfg.train.epochs
-        path = _verified(self.dir / state["model"], state["model_sha256"])
+        source = self.source / CHECKPOINT
+        path = _verified(source / state["model"], state["model_sha256"])
         check_keras_file(path)
         model.optimizer.build(model.trainable_variables)  # so load_weights restores the optimizer state too
         model.load_weights(path)
@@ -104,7 +114,7 @@ class Checkpoint(keras.callbacks.Callback):
         if es is not None and self.early_stopping is not None:
             weights = None
             if es.get("best_weights"):
-                best = _verified(self.dir / es["best_weights"], es["best_sha256"])
+                best = _verified(source / es["best_weights"], es["best_sha256"])
                 with np.load(best, allow_pickle=False) as z:
                     weights = [z[f"arr_{i}"] for i in range(len(z.files))]
                 self._best = (es["best_epoch"], es["best_weights"], es["best_sha256"])
@@ -112,7 +122,7 @@ class Checkpoint(keras.callbacks.Callback):
         # the resumed epochs should not replay the dropout masks of the first ones
         keras.utils.set_random_seed(self.cfg.seed + self.epoch)
         self.initial_epoch = max(self.epoch, epochs) if state.get("stopped") else self.epoch
-        print(f"resuming {self.run_dir} after epoch {self.epoch} of {epochs}", file=sys.stderr)
+        print(f"resuming {self.source} after epoch {self.epoch} of {epochs}", file=sys.stderr)
         return self.initial_epoch
 
     def on_train_begin(self, logs=None):

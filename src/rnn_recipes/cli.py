@@ -37,12 +37,13 @@ def user_errors():
     """Turn the library's user-facing errors into `error: ...` and exit code 2."""
     from rnn_recipes.config import ConfigError
     from rnn_recipes.data import DataError
+    from rnn_recipes.distribute import DistributeError
     from rnn_recipes.generate import GenerateError
     from rnn_recipes.runs import Interrupted, RunError
 
     try:
         yield
-    except (ConfigError, DataError, RunError, GenerateError) as exc:
+    except (ConfigError, DataError, RunError, GenerateError, DistributeError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     except Interrupted as exc:  # SIGINT/SIGTERM during training: the message holds the resume command

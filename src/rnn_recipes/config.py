@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 MAX_CONFIG_BYTES = 1_000_000  # a config is a dozen lines; anything this big is a mistake
 MAX_YAML_NODES = 100_000  # after alias expansion: stops "billion laughs" documents
 MAX_YAML_DEPTH = 50  # a config nests three levels; deep nesting would exhaust the parser's recursion
 # str.splitlines() breaks on these; a message that holds one would no longer be one line
 _LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+DEVICE_NAME = r"(?i)/(cpu|gpu):\d+"  # a local device, as tf.distribute.MirroredStrategy takes it
 
 
 class ConfigError(Exception):
@@ -163,6 +164,35 @@ class TrainConfig(_Section):
     bucketing: Literal["auto"] | bool = "auto"
     # XLA-compile the train step; auto: where it measured faster (see model.use_jit)
     jit_compile: Literal["auto"] | bool = "auto"
+    # none: one device; mirrored: every local GPU (or `devices`); multi_worker:
+    # MultiWorkerMirroredStrategy over the machines TF_CONFIG names. batch_size
+    # stays the global batch: each step splits it over the replicas.
+    distribute: Literal["none", "mirrored", "multi_worker"] = "none"
+    # mirrored only: e.g. [/gpu:0, /gpu:1]; CPU names past /cpu:0 are created as
+    # logical CPU devices, so [/cpu:0, /cpu:1] mirrors on a machine without GPUs
+    devices: list[str] | None = Field(None, min_length=1)
+
+    @field_validator("devices")
+    @classmethod
+    def _device_names(cls, devices: list[str] | None) -> list[str] | None:
+        if devices is None:
+            return None
+        for name in devices:
+            if not re.fullmatch(DEVICE_NAME, name):
+                raise ValueError(f"expected device names such as /gpu:0 or /cpu:1; received {name!r}")
+        canonical = [name.lower() for name in devices]
+        if len(set(canonical)) != len(canonical):
+            raise ValueError(f"a device may be named once; received {devices}")
+        return canonical
+
+    @model_validator(mode="after")
+    def _devices_need_mirrored(self) -> TrainConfig:
+        if self.devices is not None and self.distribute != "mirrored":
+            raise ValueError(
+                f"train.devices needs train.distribute: mirrored (received {self.distribute}); "
+                "multi_worker uses every local GPU of each worker"
+            )
+        return self
 
 
 class OutputConfig(_Section):
@@ -192,6 +222,9 @@ class Config(_Section):
             object.__setattr__(self, "encoding", EncodingConfig())
         elif self.encoding.kind != "embedding" and self.encoding.mask_zero:
             raise ValueError("encoding.mask_zero needs kind: embedding; use data.padding: pre instead")
+        if self.train.bucketing is True and self.train.distribute != "none":
+            raise ValueError("train.bucketing is for single-device training; distributed runs feed fixed-width "
+                             "global batches, so use auto or false with train.distribute")
         if self.train.bucketing is True and self.data.kind != "imdb":
             raise ValueError("train.bucketing groups padded IMDB reviews by length; use auto or false for "
                              f"{self.data.kind} data, whose windows all have the same length")

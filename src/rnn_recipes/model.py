@@ -65,7 +65,7 @@ def use_jit(cfg: Config) -> bool | str:
     """Whether the train step is XLA-compiled (`train.jit_compile`).
 
     On TensorFlow, auto means on where docs/benchmarks.md measured it faster:
-    on a CPU, with one batch shape, one direction. Bucketed batches come in
+    on a CPU, with one batch shape, one direction, one device. Bucketed batches come in
     many widths, each compiled anew; TensorFlow runs a bidirectional layer's
     two loops side by side on two cores, XLA one after the other; and on a GPU
     the cuDNN kernels (which XLA cannot use) are the fast path. Other backends
@@ -75,7 +75,8 @@ def use_jit(cfg: Config) -> bool | str:
         return cfg.train.jit_compile
     from rnn_recipes.pipeline import use_bucketing
 
-    return not use_bucketing(cfg) and not cfg.model.bidirectional and not _has_gpu()
+    single = cfg.train.distribute == "none"  # XLA under tf.distribute is not what was measured
+    return single and not use_bucketing(cfg) and not cfg.model.bidirectional and not _has_gpu()
 
 
 def _has_gpu() -> bool:

@@ -91,7 +91,8 @@ def use_bucketing(cfg: Config) -> bool:
     """Whether training batches are bucketed by length: `train.bucketing`, where auto means
     "when it changes nothing the model computes" (IMDB ids with `mask_zero`)."""
     if cfg.train.bucketing == "auto":
-        return cfg.data.kind == "imdb" and cfg.encoding is not None and cfg.encoding.mask_zero
+        exact = cfg.data.kind == "imdb" and cfg.encoding is not None and cfg.encoding.mask_zero
+        return exact and cfg.train.distribute == "none"
     return bool(cfg.train.bucketing)
 
 

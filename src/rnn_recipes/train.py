@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnn_recipes import distribute
 from rnn_recipes.backend import import_keras
 from rnn_recipes.config import Config
 from rnn_recipes.data import Dataset, load_dataset
@@ -100,16 +101,24 @@ def train(
         resume: an unfinished run directory to continue from its last checkpoint.
         overwrite: replace an existing run at `out` once the new one is complete.
     """
+    plan = distribute.setup(cfg, out or resume)  # first: devices are fixed once TensorFlow makes a tensor
     ds = load_dataset(cfg)
+    if not plan.is_chief:  # a multi-worker peer: trains in step, writes to scratch, resumes from the chief's run
+        with distribute.scratch_dir(plan) as scratch:
+            _train(cfg, ds, scratch, verbose, plan, restore_from=resume)
+        return plan.shared_dir
     with open_run(cfg, out, resume=resume, overwrite=overwrite) as run:  # locked; SIGINT/SIGTERM -> resume hint
-        _train(cfg, ds, run.path, verbose)
+        _train(cfg, ds, run.path, verbose, plan)
         return run.finish()
 
 
-def _train(cfg: Config, ds: Dataset, run_dir: Path, verbose: int | None) -> Path:
+def _train(
+    cfg: Config, ds: Dataset, run_dir: Path, verbose: int | None, plan: distribute.Plan, restore_from: Path | None = None
+) -> None:
     """Build, fit (from the last checkpoint, if any) and write every artifact into `run_dir`."""
     seed_everything(cfg.seed, deterministic_ops=use_jit(cfg) is not True)
-    model = compile_model(build_model(cfg, ds.spec), cfg, ds.spec)
+    with plan.scope():  # the variables are mirrored over the plan's replicas
+        model = compile_model(build_model(cfg, ds.spec), cfg, ds.spec)
     check_free_space(run_dir, model.count_params())
     save_config(run_dir, cfg)
     if ds.vocab is not None:
@@ -121,20 +130,27 @@ def _train(cfg: Config, ds: Dataset, run_dir: Path, verbose: int | None) -> Path
         early_stopping = keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=cfg.train.patience, restore_best_weights=True
         )
-    checkpoint = Checkpoint(run_dir, cfg, early_stopping=early_stopping)
+    checkpoint = Checkpoint(run_dir, cfg, early_stopping=early_stopping, restore_from=restore_from)
     initial_epoch = checkpoint.restore(model)  # 0 for a new run
     # the checkpoint comes after EarlyStopping, so each checkpoint holds its decision
     callbacks = [EpochTimer(), *([early_stopping] if early_stopping else []), checkpoint]
-    history = model.fit(
-        train_dataset(ds.x_train, ds.y_train, cfg, initial_epoch),  # seeded batches, bucketed where exact
-        epochs=cfg.train.epochs,
-        initial_epoch=initial_epoch,
-        shuffle=False,  # the dataset already is, by the run's seed
-        validation_data=(ds.x_val, ds.y_val) if ds.has_val else None,
-        validation_batch_size=cfg.train.batch_size,
-        callbacks=callbacks,
-        verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose,
-    ).history
+    if plan.distributed:  # global batches sharded over workers, split over replicas
+        data = distribute.fit_data(plan, ds, cfg)
+    else:
+        data = dict(
+            x=train_dataset(ds.x_train, ds.y_train, cfg, initial_epoch),  # seeded batches, bucketed where exact
+            shuffle=False,  # the dataset already is, by the run's seed
+            validation_data=(ds.x_val, ds.y_val) if ds.has_val else None,
+            validation_batch_size=cfg.train.batch_size,
+        )
+    with distribute.peer_failures(plan):
+        model.fit(
+            **data,
+            epochs=cfg.train.epochs,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose,
+        )
     history = checkpoint.history  # every epoch, including those before a resume
 
     metrics = evaluate_model(model, ds, cfg.train.batch_size)
@@ -154,4 +170,4 @@ def _train(cfg: Config, ds: Dataset, run_dir: Path, verbose: int | None) -> Path
             plots.predictions(ds.y_test[:, 0], pred[:, 0], run_dir / "predictions.png", title=cfg.name)
     write_manifest(run_dir)
     print(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, dict)}), file=sys.stderr)
-    return run_dir
+    distribute.report_weights(plan, model)
