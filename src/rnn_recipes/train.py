@@ -131,7 +131,8 @@ def _train(
             monitor="val_loss", patience=cfg.train.patience, restore_best_weights=True
         )
     checkpoint = Checkpoint(run_dir, cfg, early_stopping=early_stopping, restore_from=restore_from)
-    initial_epoch = checkpoint.restore(model)  # 0 for a new run
+    with plan.scope():  # restoring builds the optimizer's variables
+        initial_epoch = checkpoint.restore(model)  # 0 for a new run
     # the checkpoint comes after EarlyStopping, so each checkpoint holds its decision
     callbacks = [EpochTimer(), *([early_stopping] if early_stopping else []), checkpoint]
     if plan.distributed:  # global batches sharded over workers, split over replicas
