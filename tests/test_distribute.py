@@ -259,8 +259,12 @@ def test_killed_worker_cluster_resumes_from_the_last_checkpoint(tmp_path):
     try:  # worker 0 notices the lost peer and stops with one line
         _, err = workers[0].communicate(timeout=120)
         last = err.strip().splitlines()[-1] if err.strip() else ""
-        expected = "error: worker 1 stopped or cannot be reached; start every worker again with `rnn train --resume cluster`"
-        assert workers[0].returncode == 2 and last.startswith(expected), (workers[0].returncode, err[-3000:])
+        # TensorFlow's error names the lost task in most runs, not all
+        expected = (
+            r"error: (worker 1|another worker) stopped or cannot be reached; start every worker again "
+            r"with `rnn train --resume cluster` to go on after epoch \d"
+        )
+        assert workers[0].returncode == 2 and re.fullmatch(expected, last), (workers[0].returncode, err[-3000:])
     finally:
         for w in workers:
             w.kill()
