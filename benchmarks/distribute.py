@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -77,16 +76,6 @@ def measure(units: int, batch: int, epochs: int, train: dict) -> dict:
     return {"examples": len(ds.x_train), "rates": [len(ds.x_train) / t for t in Clock.times[1:]]}
 
 
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def run_setting(name: str, units: int, batch: int, epochs: int) -> dict:
     train = SETTINGS[name]
     cmd = [sys.executable, "-m", "benchmarks.distribute", "--measure", json.dumps([units, batch, epochs, train])]
@@ -94,12 +83,12 @@ def run_setting(name: str, units: int, batch: int, epochs: int) -> dict:
     if train["distribute"] != "multi_worker":
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
         return json.loads(done.stdout.strip().splitlines()[-1])
-    ports = free_ports(2)
-    workers = []
-    for i in (0, 1):
-        tf_config = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]}, "task": {"type": "worker", "index": i}}
-        worker_env = {**env, "TF_CONFIG": json.dumps(tf_config)}
-        workers.append(subprocess.Popen(cmd, env=worker_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    from rnn_recipes.distribute import loopback_tf_configs
+
+    workers = [
+        subprocess.Popen(cmd, env={**env, "TF_CONFIG": tf_config}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for tf_config in loopback_tf_configs(2)
+    ]
     outs = [w.communicate() for w in workers]
     if any(w.returncode for w in workers):
         raise SystemExit(f"{name} failed:\n{outs[0][1][-2000:]}\n{outs[1][1][-2000:]}")

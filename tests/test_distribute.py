@@ -11,7 +11,6 @@ import csv
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ import time
 import pytest
 
 from conftest import TINY
-from rnn_recipes.distribute import DistributeError, logical_cpus_needed, parse_tf_config
+from rnn_recipes.distribute import DistributeError, logical_cpus_needed, loopback_tf_configs, parse_tf_config
 
 SINE = TINY / "sine_simple_rnn.yaml"
 # 121 points give 100 training windows: an even last batch (100 % 16 = 4), so two
@@ -63,6 +62,14 @@ def test_bad_tf_config_says_what_it_must_hold(raw, expected):
     with pytest.raises(DistributeError) as info:
         parse_tf_config(raw)
     assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+def test_loopback_tf_configs_describe_one_local_cluster():
+    configs = [parse_tf_config(raw) for raw in loopback_tf_configs(3)]
+    addresses = configs[0].jobs["worker"]
+    assert all(c.jobs == {"worker": addresses} for c in configs)
+    assert [c.task_index for c in configs] == [0, 1, 2] and [c.is_chief for c in configs] == [True, False, False]
+    assert len(set(addresses)) == 3 and all(a.startswith("127.0.0.1:") for a in addresses)
 
 
 def test_logical_cpus_cover_the_highest_cpu_named():
@@ -151,16 +158,6 @@ def assert_same_trajectory(a: list[dict], b: list[dict]) -> None:
             assert rb[key] == pytest.approx(ra[key], rel=TOLERANCE), (key, ra["epoch"])
 
 
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def digest_of(stderr: str) -> str:
     found = re.findall(r"final weights sha256 ([0-9a-f]{64})", stderr)
     assert len(found) == 1, stderr[-2000:]
@@ -195,20 +192,18 @@ def test_mirrored_on_two_logical_cpus_follows_the_one_device_trajectory(tmp_path
 
 
 def start_cluster(tmp_path, out: str, *args: str) -> list[subprocess.Popen]:
-    ports = free_ports(2)
     multi = ["--set", "train.distribute=multi_worker", *args]
-    return [rnn_train(tmp_path, out, *multi, env={"TF_CONFIG": tf_config(ports, i)}, wait=False) for i in (0, 1)]
+    return [rnn_train(tmp_path, out, *multi, env={"TF_CONFIG": conf}, wait=False) for conf in loopback_tf_configs(2)]
 
 
 def resume_cluster(tmp_path, run: str) -> list[subprocess.Popen]:
     """Both workers of a stopped cluster, restarted with `rnn train --resume RUN`."""
-    ports = free_ports(2)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TMPDIR": str(tmp_path / "tmp")}
     cmd = [sys.executable, "-m", "rnn_recipes", "train", "--resume", run]
     return [
-        subprocess.Popen(cmd, cwd=tmp_path, env={**env, "TF_CONFIG": tf_config(ports, i)},
+        subprocess.Popen(cmd, cwd=tmp_path, env={**env, "TF_CONFIG": conf},
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for i in (0, 1)
+        for conf in loopback_tf_configs(2)
     ]
 
 

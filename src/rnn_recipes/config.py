@@ -502,19 +502,31 @@ def read_config_data(path: str | Path) -> tuple[dict, dict[tuple, int]]:
     beside the file, so the mapping means the same wherever rnn runs from.
     """
     path = Path(path)
+    data, lines = read_yaml_file(path, "config")
+    _resolve_paths(data, Path(path).parent)
+    return data, lines
+
+
+def read_yaml_file(path: str | Path, what: str) -> tuple[dict, dict[tuple, int]]:
+    """Read a YAML document (a config or a recipe) safely; its name defaults to the file's stem.
+
+    Args:
+        path: the file.
+        what: "config" or "recipe", for the messages.
+    """
+    path = Path(path)
     if not path.exists():
-        raise ConfigError(f"config file not found: {path}")
+        raise ConfigError(f"{what} file not found: {path}")
     if not path.is_file():
-        raise ConfigError(f"config {path} is not a regular file; expected a YAML file")
+        raise ConfigError(f"{what} {path} is not a regular file; expected a YAML file")
     if path.stat().st_size > MAX_CONFIG_BYTES:  # before reading it: a huge file is refused at once
-        raise ConfigError(f"{path}: config is larger than {MAX_CONFIG_BYTES:,} bytes")
+        raise ConfigError(f"{path}: {what} is larger than {MAX_CONFIG_BYTES:,} bytes")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config {path}: {exc}") from None
+        raise ConfigError(f"cannot read {what} {path}: {exc}") from None
     data, lines = parse_yaml(text, str(path))
     data.setdefault("name", path.stem)
-    _resolve_paths(data, path.parent)
     return data, lines
 
 

@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import re
+import socket
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -125,6 +126,23 @@ def parse_tf_config(raw: str | None) -> Cluster:
             f"TF_CONFIG task.index must be 0 to {len(jobs[task['type']]) - 1} for {task['type']}; received {index!r}"
         )
     return Cluster(jobs, task["type"], index)
+
+
+def loopback_tf_configs(workers: int) -> list[str]:
+    """TF_CONFIG values for a cluster of `workers` processes on this machine, on free 127.0.0.1 ports.
+
+    How to try `multi_worker` without a second machine: start one `rnn train`
+    per value, each with its own TF_CONFIG.
+    """
+    sockets = [socket.socket() for _ in range(workers)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        addresses = [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+    return [json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": i}}) for i in range(workers)]
 
 
 # --- devices -----------------------------------------------------------------

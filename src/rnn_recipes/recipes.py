@@ -37,8 +37,8 @@ from rnn_recipes.config import (
     ConfigError,
     build_config,
     list_bundled,
-    parse_yaml,
     read_config_data,
+    read_yaml_file,
     resolve_named,
     set_path,
     validate,
@@ -232,14 +232,7 @@ def build_recipe(data: dict, lines: dict, source: str, beside: Path | None) -> R
 def load_recipe(path: str | Path) -> Recipe:
     """Read and validate a recipe file; its name defaults to the file's stem."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"recipe file not found: {path}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read recipe {path}: {exc}") from None
-    data, lines = parse_yaml(text, str(path))
-    data.setdefault("name", path.stem)
+    data, lines = read_yaml_file(path, "recipe")
     return build_recipe(data, lines, str(path), path.parent)
 
 
