@@ -21,7 +21,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import time
 from importlib import metadata
 
 SETTINGS = {  # name -> train section overrides
@@ -63,17 +62,10 @@ def measure(units: int, batch: int, epochs: int, train: dict) -> dict:
     else:
         data = {"x": ds.x_train, "y": ds.y_train, "batch_size": batch, "shuffle": True}
 
-    class Clock(keras.callbacks.Callback):
-        times: list[float] = []
+    from rnn_recipes.train import EpochTimer
 
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.times.append(time.perf_counter() - self.start)
-
-    model.fit(**data, epochs=epochs, callbacks=[Clock()], verbose=0)
-    return {"examples": len(ds.x_train), "rates": [len(ds.x_train) / t for t in Clock.times[1:]]}
+    seconds = model.fit(**data, epochs=epochs, callbacks=[EpochTimer()], verbose=0).history["seconds"]
+    return {"examples": len(ds.x_train), "rates": [len(ds.x_train) / t for t in seconds[1:]]}
 
 
 def run_setting(name: str, units: int, batch: int, epochs: int) -> dict:

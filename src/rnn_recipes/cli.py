@@ -226,7 +226,8 @@ def recipe_run(
 ) -> None:
     """Train every variant (finished ones are skipped), then write a leaderboard and learning curves."""
     with user_errors():
-        from rnn_recipes.recipes import load_recipe, resolve_named
+        from rnn_recipes.config import resolve_named
+        from rnn_recipes.recipes import load_recipe
 
         _run_and_rank(load_recipe(resolve_named(recipe, "recipes")), out)
 
@@ -238,7 +239,8 @@ def recipe_check(
 ) -> None:
     """Compare each variant's results with its expected bands; exit 1 if any band fails."""
     with user_errors():
-        from rnn_recipes.recipes import check_recipe, load_recipe, resolve_named
+        from rnn_recipes.config import resolve_named
+        from rnn_recipes.recipes import check_recipe, load_recipe
 
         checks = check_recipe(load_recipe(resolve_named(recipe, "recipes")), out)
     for check in checks:

@@ -43,7 +43,7 @@ from rnn_recipes.config import (
     set_path,
     validate,
 )
-from rnn_recipes.runs import MANIFEST, RunError, read_config, write_text
+from rnn_recipes.runs import MANIFEST, RunError, flatten, read_config, write_text
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # a directory name, and part of a Config name
 METRIC = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -314,16 +314,6 @@ def read_history(run_dir: Path) -> dict[str, list[float]]:
     return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {}) if k != "epoch"}
 
 
-def _flatten(obj: dict, prefix: str = "") -> dict[str, float]:
-    flat = {}
-    for key, value in obj.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            flat[f"{prefix}{key}"] = float(value)
-    return flat
-
-
 def reported_epoch(run_dir: Path, history: dict[str, list[float]]) -> int:
     """The index of the epoch whose weights the run kept.
 
@@ -346,7 +336,8 @@ def run_results(run_dir: Path) -> dict[str, float]:
     weights the run kept (`reported_epoch`): validation columns as they are
     (`val_accuracy`), training ones prefixed (`train_loss`).
     """
-    results = _flatten(json.loads((run_dir / "metrics.json").read_text()))
+    metrics = flatten(json.loads((run_dir / "metrics.json").read_text()))
+    results = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     history = read_history(run_dir)
     epoch = reported_epoch(run_dir, history)
     for key, values in history.items():

@@ -301,19 +301,20 @@ def fingerprint(cfg: Config) -> dict[str, Any]:
     full = cfg.to_dict()
     part = {k: full[k] for k in FROZEN_SECTIONS}
     part["train"] = {k: full["train"][k] for k in FROZEN_TRAIN_KEYS}
-    return _flatten(part)
+    return flatten(part)
 
 
 def fingerprint_hash(cfg: Config) -> str:
     return hashlib.sha256(json.dumps(fingerprint(cfg), sort_keys=True).encode()).hexdigest()
 
 
-def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as dotted keys: {"a": {"b": 1}} -> {"a.b": 1}."""
     if not isinstance(d, dict):
         return {prefix: d}
     flat: dict[str, Any] = {}
     for k, v in d.items():
-        flat.update(_flatten(v, f"{prefix}.{k}" if prefix else k))
+        flat.update(flatten(v, f"{prefix}.{k}" if prefix else k))
     return flat
 
 
