@@ -137,3 +137,10 @@ def test_devices_without_mirrored_name_both_keys(tmp_path):
         f"{path}:3: train: train.devices needs train.distribute: mirrored (received multi_worker); "
         "multi_worker uses every local GPU of each worker"
     )
+
+
+def test_an_unnamed_batch_size_is_the_fast_default_and_a_named_one_is_kept(tmp_path):
+    unnamed = load_config(write(tmp_path, "data: {kind: sine}\n"))
+    assert unnamed.train.batch_size == 128
+    named = load_config(write(tmp_path, "data: {kind: sine}\ntrain: {batch_size: 32}\n"))
+    assert named.train.batch_size == 32
