@@ -34,3 +34,43 @@ def test_synthetic_review_lengths_look_like_imdb():
     assert (data["x_pre"] != 0).sum(1).tolist() == data["lengths"].tolist() == (data["x_post"] != 0).sum(1).tolist()
     # the model: Embedding(10000, 32) -> LSTM(64) -> Dense(1), 100 steps: ~14.7 MFLOP per example
     assert train_flops_per_sample(Case("lstm-100"), 100) == pytest.approx(14.7e6, rel=0.01)
+
+
+def test_fused_lstm_matches_keras_lstm_in_outputs_and_every_gradient():
+    import keras
+    import tensorflow as tf
+
+    from benchmarks.fused_lstm import fused_lstm_class
+
+    x = tf.constant(np.random.default_rng(0).normal(size=(3, 7, 5)), tf.float32)
+    keras_lstm = keras.layers.LSTM(4, return_sequences=True, use_cudnn=False)
+    fused = fused_lstm_class()(4, return_sequences=True)
+    keras_lstm.build(x.shape)
+    fused.build(x.shape)
+    fused.set_weights(keras_lstm.get_weights())
+    assert fused.count_params() == keras_lstm.count_params() == 4 * (5 + 4 + 1) * 4
+
+    def outputs_and_grads(layer):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = layer(x)
+            loss = tf.reduce_sum(out * tf.sin(tf.range(out.shape[-1], dtype=tf.float32)))  # every output counts
+        return out, tape.gradient(loss, [x, *layer.trainable_variables])
+
+    want, want_grads = outputs_and_grads(keras_lstm)
+    got, got_grads = outputs_and_grads(fused)
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    for g, w in zip(got_grads, want_grads, strict=True):
+        np.testing.assert_allclose(g, w, atol=1e-6)
+
+
+def test_the_fused_lstm_benchmark_prints_both_tables(capsys):
+    from benchmarks.fused_lstm import main
+
+    main(["--batch", "4", "--steps", "5", "--samples", "16", "--repeats", "1"])
+    out = capsys.readouterr().out
+    assert "| whole LSTM step |" in out and "| recurrent matmul alone |" in out
+    rows = {line.split("|")[1].strip(): line.split("|")[3].strip() for line in out.splitlines()
+            if line.startswith("| Keras LSTM") or line.startswith("| FusedLSTM")}
+    assert set(rows) == {"Keras LSTM, XLA on", "FusedLSTM, XLA on", "Keras LSTM, XLA off", "FusedLSTM, XLA off"}
+    assert rows["Keras LSTM, XLA on"] == "1.00x"
