@@ -112,3 +112,49 @@ def test_jit_compile_auto_is_on_only_where_it_measured_faster():
     model = build_model(forced, DataSpec("binary", 50, vocab_size=10_000))
     assert model.get_layer("gru_0").use_cudnn is False  # else Keras refuses to compile it with XLA
     assert model.get_layer("gru_0").supports_jit
+
+
+@pytest.mark.parametrize("cell,bidirectional", [("lstm", False), ("gru", True)])
+def test_with_mask_zero_pre_and_post_padding_give_the_same_predictions(cell, bidirectional):
+    """Why the masked IMDB configs pad 'post': it computes what 'pre' does, and cuDNN accepts it."""
+    embedding = {"kind": "embedding", "dim": 8, "mask_zero": True}
+    pre = make({"kind": "imdb", "maxlen": 12, "padding": "pre"}, embedding, cell=cell, units=6, bidirectional=bidirectional)
+    post = make({"kind": "imdb", "maxlen": 12, "padding": "post"}, embedding, cell=cell, units=6, bidirectional=bidirectional)
+    spec = DataSpec("binary", 12, vocab_size=50)
+    m_pre, m_post = build_model(pre, spec), build_model(post, spec)
+    m_post.set_weights(m_pre.get_weights())
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 13, 16)
+    tokens = rng.integers(3, 50, (16, 12))
+    cols = np.arange(12)
+    x_post = np.where(cols < lengths[:, None], tokens, 0)
+    x_pre = np.stack([np.roll(row, 12 - n) for row, n in zip(x_post, lengths, strict=True)])
+    assert ((x_pre != 0).sum(1) == lengths).all() and (x_pre[:, -1] != 0).all()
+    np.testing.assert_allclose(m_pre.predict(x_pre, verbose=0), m_post.predict(x_post, verbose=0), atol=1e-6)
+
+
+def test_on_a_gpu_masked_pre_padded_layers_stay_off_cudnn_and_say_why(monkeypatch):
+    import rnn_recipes.model as model_module
+    from rnn_recipes.model import cudnn_blocker
+
+    monkeypatch.setattr(model_module, "has_gpu", lambda: True)  # no GPU here: the choice, not the kernel, is tested
+    embedding = {"kind": "embedding", "mask_zero": True}
+    spec = DataSpec("binary", 20, vocab_size=100)
+    pre = make({"kind": "imdb", "maxlen": 20, "padding": "pre"}, embedding, cell="lstm")
+    post = make({"kind": "imdb", "maxlen": 20, "padding": "post"}, embedding, cell="lstm")
+    # Keras would pick cuDNN for `pre` too, then fail its right-padding assertion inside fit
+    assert build_model(pre, spec).get_layer("lstm_0").use_cudnn is False
+    assert build_model(post, spec).get_layer("lstm_0").use_cudnn == "auto"
+    assert cudnn_blocker(pre).startswith("masked reviews padded 'pre' cannot take the cuDNN kernel")
+    assert cudnn_blocker(post) is None
+    assert cudnn_blocker(make({"kind": "imdb"}, cell="simple_rnn")) == "SimpleRNN has no cuDNN kernel"
+    assert "recurrent_dropout" in cudnn_blocker(make({"kind": "imdb"}, cell="gru", recurrent_dropout=0.1))
+
+
+def test_the_bundled_masked_imdb_configs_are_cudnn_eligible():
+    masked = [p for p in sorted(CONFIGS.glob("imdb_*.yaml")) if load_config(p).encoding.mask_zero]
+    assert len(masked) == 4
+    for path in masked:
+        from rnn_recipes.model import cudnn_blocker
+
+        assert cudnn_blocker(load_config(path)) is None, path.name

@@ -76,20 +76,50 @@ def use_jit(cfg: Config) -> bool | str:
     from rnn_recipes.pipeline import use_bucketing
 
     single = cfg.train.distribute == "none"  # XLA under tf.distribute is not what was measured
-    return single and not use_bucketing(cfg) and not cfg.model.bidirectional and not _has_gpu()
+    return single and not use_bucketing(cfg) and not cfg.model.bidirectional and not has_gpu()
 
 
-def _has_gpu() -> bool:
+def has_gpu() -> bool:
     import tensorflow as tf
 
     return bool(tf.config.list_physical_devices("GPU"))
 
 
+def cudnn_blocker(cfg: Config) -> str | None:
+    """Why this config's LSTM/GRU layers cannot take the cuDNN kernel on a GPU, or None if they can.
+
+    Keras picks cuDNN itself (tanh, sigmoid gates, no recurrent dropout); the
+    project adds one check Keras leaves to run time: cuDNN reads a mask only as
+    a length per row, so masked rows must be padded at the end. With
+    `mask_zero`, pre and post padding compute the same, so this is a free fix.
+    """
+    m = cfg.model
+    if m.cell == "simple_rnn":
+        return "SimpleRNN has no cuDNN kernel"
+    if m.activation != "tanh" or m.recurrent_dropout:
+        return "cuDNN needs activation: tanh and recurrent_dropout: 0"
+    if cfg.encoding is not None and cfg.encoding.mask_zero and cfg.data.padding == "pre":
+        return ("masked reviews padded 'pre' cannot take the cuDNN kernel; data.padding: post computes the "
+                "same with mask_zero, and can")
+    return None
+
+
+def _use_cudnn(cfg: Config) -> dict:
+    """The `use_cudnn` argument for a recurrent layer: Keras' auto unless cuDNN must be kept out."""
+    if cfg.model.cell == "simple_rnn":
+        return {}
+    if use_jit(cfg) is True:
+        return {"use_cudnn": False}  # a layer that may take cuDNN tells Keras it cannot be XLA-compiled
+    if cfg.encoding is not None and cfg.encoding.mask_zero and cfg.data.padding == "pre" and has_gpu():
+        # Keras would try cuDNN and fail its right-padding check at run time
+        return {"use_cudnn": False}
+    return {}
+
+
 def _recurrent_layer(cfg: Config, index: int, return_sequences: bool) -> keras.layers.Layer:
     m = cfg.model
     regularizer = keras.regularizers.L1L2(m.l1, m.l2) if (m.l1 or m.l2) else None
-    # a layer that may take the cuDNN path tells Keras it cannot be XLA-compiled
-    extra = {"use_cudnn": False} if use_jit(cfg) is True and m.cell != "simple_rnn" else {}
+    extra = _use_cudnn(cfg)
     layer = CELLS[m.cell](
         m.units,
         activation=m.activation,

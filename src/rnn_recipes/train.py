@@ -26,7 +26,7 @@ keras = import_keras()
 
 from rnn_recipes import plots  # noqa: E402  (matplotlib after keras keeps one import order)
 from rnn_recipes.checkpoint import Checkpoint  # noqa: E402
-from rnn_recipes.model import build_model, compile_model, summary_text, use_jit  # noqa: E402
+from rnn_recipes.model import build_model, compile_model, cudnn_blocker, has_gpu, summary_text, use_jit  # noqa: E402
 from rnn_recipes.pipeline import train_dataset  # noqa: E402
 
 
@@ -124,6 +124,8 @@ def _train(
     if ds.vocab is not None:
         write_json(run_dir / "vocab.json", {"level": ds.level, "tokens": ds.vocab})
     print(f"run directory: {run_dir}", file=sys.stderr)
+    if has_gpu() and (reason := cudnn_blocker(cfg)):
+        print(f"note: the recurrent layers run without cuDNN: {reason}", file=sys.stderr)
 
     early_stopping = None
     if cfg.train.patience and ds.has_val:
