@@ -35,6 +35,32 @@ def tf_config(ports: list[int], index: int) -> str:
 # --- TF_CONFIG and devices: no TensorFlow needed ------------------------------------
 
 
+def test_distributed_batches_take_the_pipeline_order_and_a_resumed_run_goes_on_from_its_epoch():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from rnn_recipes.config import Config
+    from rnn_recipes.distribute import Plan, fit_data
+    from rnn_recipes.pipeline import epoch_order
+
+    x = np.arange(20, dtype="float32")[:, None] * np.ones((1, 3), "float32")
+    ds = SimpleNamespace(x_train=x, y_train=np.arange(20, dtype="float32"), x_val=x[:5], y_val=np.zeros(5, "float32"),
+                         has_val=True)
+    cfg = Config.model_validate({"seed": 3, "data": {"kind": "sine"}, "train": {"batch_size": 8}})
+
+    def passes(first_epoch: int, n: int) -> list[list[float]]:
+        data = fit_data(Plan(), ds, cfg, first_epoch)
+        assert data["x"].cardinality().numpy() == 3  # 8 + 8 + 4
+        return [np.concatenate([b[1].numpy() for b in data["x"]]).tolist() for _ in range(n)]
+
+    fresh = passes(0, 3)
+    assert fresh == [epoch_order(20, 3, e).astype(float).tolist() for e in range(3)]
+    assert fresh[0] != fresh[1]  # reshuffled every epoch
+    assert passes(2, 1) == fresh[2:3]  # resumed after two epochs: epoch 2's order, not epoch 0's again
+
+
+
 def test_tf_config_names_the_chief():
     workers = {"worker": ["a:1", "b:2"]}
     first = parse_tf_config(json.dumps({"cluster": workers, "task": {"type": "worker", "index": 0}}))

@@ -297,23 +297,36 @@ def scratch_dir(plan: Plan):
         yield Path(scratch)
 
 
-def fit_data(plan: Plan, ds, cfg: Config) -> dict:
+def fit_data(plan: Plan, ds, cfg: Config, first_epoch: int = 0) -> dict:
     """`model.fit` arguments feeding the training (and validation) set as tf.data datasets.
 
     Batches hold `train.batch_size` examples (the global batch); tf.distribute
     splits each over the replicas. In-memory data has no files to shard by, so
     workers shard by data: each reads the same batches and keeps its part.
+    Each epoch's order is the one-device pipeline's (`pipeline.epoch_order`,
+    drawn from seed and epoch), so every worker agrees on it and a resumed run
+    (`first_epoch` > 0) goes on with the order of its next epoch.
     """
     import tensorflow as tf
 
+    from rnn_recipes.pipeline import epoch_order
+
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    batch_size = cfg.train.batch_size
 
-    def dataset(x, y, shuffle: bool, keep: int):
-        data = tf.data.Dataset.from_tensor_slices((x, y))
-        if shuffle:  # the same seed on every worker: they must agree on the order they shard
-            data = data.shuffle(len(x), seed=cfg.seed, reshuffle_each_iteration=True)
-        return data.take(keep).batch(cfg.train.batch_size).with_options(options)
+    def train_set(x, y, keep: int):
+        epoch = first_epoch - 1
+
+        def order():
+            nonlocal epoch
+            epoch += 1  # Keras iterates the dataset afresh every epoch
+            yield from epoch_order(len(x), cfg.seed, epoch, cfg.train.shuffle)[:keep]
+
+        x, y = tf.constant(x), tf.constant(y)
+        ids = tf.data.Dataset.from_generator(order, output_signature=tf.TensorSpec((), tf.int64))
+        batches = ids.batch(batch_size).map(lambda i: (tf.gather(x, i), tf.gather(y, i)))
+        return batches.apply(tf.data.experimental.assert_cardinality(-(-keep // batch_size))).with_options(options)
 
     # Keras averages the loss on each replica, then over replicas: exact only when
     # every replica holds as many examples, so the last batch must split evenly.
@@ -322,11 +335,13 @@ def fit_data(plan: Plan, ds, cfg: Config) -> dict:
         which = "a different few each epoch" if cfg.train.shuffle else "the last ones"
         print(f"distribute: {left_out} of {len(ds.x_train)} training examples ({which}) sit out every epoch, "
               f"so the last batch splits evenly over {plan.replicas} replicas", file=sys.stderr)
+    validation = None
+    if ds.has_val:  # evaluation weighs each replica's mean by its examples: exact with any split
+        validation = tf.data.Dataset.from_tensor_slices((ds.x_val, ds.y_val)).batch(batch_size).with_options(options)
     return {
-        "x": dataset(ds.x_train, ds.y_train, cfg.train.shuffle, len(ds.x_train) - left_out),
-        # evaluation weighs each replica's mean by its examples: exact with any split
-        "validation_data": dataset(ds.x_val, ds.y_val, False, len(ds.x_val)) if ds.has_val else None,
-        "shuffle": False,  # the dataset shuffles itself
+        "x": train_set(ds.x_train, ds.y_train, len(ds.x_train) - left_out),
+        "validation_data": validation,
+        "shuffle": False,  # the order is the pipeline's
     }
 
 

@@ -138,7 +138,7 @@ def _train(
     # the checkpoint comes after EarlyStopping, so each checkpoint holds its decision
     callbacks = [EpochTimer(), *([early_stopping] if early_stopping else []), checkpoint]
     if plan.distributed:  # global batches sharded over workers, split over replicas
-        data = distribute.fit_data(plan, ds, cfg)
+        data = distribute.fit_data(plan, ds, cfg, initial_epoch)
     else:
         data = dict(
             x=train_dataset(ds.x_train, ds.y_train, cfg, initial_epoch),  # seeded batches, bucketed where exact
