@@ -59,8 +59,10 @@ def measure(units: int, batch: int, epochs: int, train: dict) -> dict:
         model = compile_model(build_model(cfg, ds.spec), cfg, ds.spec)
     if plan.distributed:
         data = distribute.fit_data(plan, ds, cfg)
-    else:
-        data = {"x": ds.x_train, "y": ds.y_train, "batch_size": batch, "shuffle": True}
+    else:  # what `rnn train` feeds one device
+        from rnn_recipes.pipeline import train_dataset
+
+        data = {"x": train_dataset(ds.x_train, ds.y_train, cfg), "shuffle": False}
 
     from rnn_recipes.train import EpochTimer
 
