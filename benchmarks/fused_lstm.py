@@ -10,9 +10,10 @@ parameter count) whose loop is a `tf.while_loop` with a `tf.custom_gradient`.
 It answers whether this, rather than Keras' loop, would lift the project's
 LSTM training speed. Printed, side by side in one run:
 
-1. the forward cost per time step, inside one XLA-compiled loop, of (a) the
-   recurrent matmul h @ U alone and (b) the whole LSTM step (gates, state),
-   which is the floor any TensorFlow-on-CPU recurrent layer starts from;
+1. the forward cost per time step, inside one XLA-compiled loop, of the
+   recurrent matmul h @ U alone, and of the whole LSTM step fed three ways:
+   the same input every step (the floor), x_t @ W computed in the step (what
+   Keras does), and a slice of the precomputed x @ W (what FusedLSTM does);
 2. training samples/s of `Embedding(10000, 32) -> LSTM(64) -> Dense(1)` with
    Keras' LSTM and with FusedLSTM, XLA on and off, interleaved, best of N.
 
@@ -114,29 +115,47 @@ def _best_seconds(fn, repeats: int) -> float:
 
 
 def step_floor(batch: int, steps: int, repeats: int) -> dict[str, float]:
-    """Forward microseconds per time step of the recurrent matmul alone and of the whole LSTM step (XLA loop)."""
+    """Forward microseconds per time step of four XLA-compiled loops, from the bare matmul up to each LSTM form."""
     import tensorflow as tf
 
     rng = np.random.default_rng(0)
-    zx = tf.constant(rng.normal(size=(steps, batch, 4 * UNITS)), tf.float32)
+    x = tf.constant(rng.normal(size=(steps, batch, EMBED)), tf.float32)
+    w = tf.constant(rng.normal(size=(EMBED, 4 * UNITS)) * 0.1, tf.float32)
     u = tf.constant(rng.normal(size=(UNITS, 4 * UNITS)) * 0.1, tf.float32)
+    zx = tf.einsum("tbd,dk->tbk", x, w)  # the input projection of every step, precomputed
+    zx_0 = zx[0]
     h0 = tf.zeros((batch, UNITS))
 
+    def cell(z, c):
+        i, f, g, o = tf.split(z, 4, axis=-1)
+        c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+        return tf.sigmoid(o) * tf.tanh(c), c
+
+    def loop(step_input):
+        @tf.function(jit_compile=True)
+        def run():
+            def body(t, h, c):
+                h, c = cell(step_input(t) + tf.matmul(h, u), c)
+                return t + 1, h, c
+
+            return tf.while_loop(lambda t, *_: t < steps, body, (0, h0, h0))[1]
+
+        return run
+
     @tf.function(jit_compile=True)
-    def matmul_only(zx, u):
+    def matmul_only():
         def body(t, h):
-            return t + 1, tf.tanh(zx[t, :, :UNITS] + tf.matmul(h, u)[:, :UNITS])
+            return t + 1, tf.tanh(tf.matmul(h, u)[:, :UNITS])
 
         return tf.while_loop(lambda t, _: t < steps, body, (0, h0))[1]
 
-    @tf.function(jit_compile=True)
-    def lstm_forward(zx, u):
-        return lstm_sequence(zx, u, h0, h0)[0]
-
-    out = {}
-    for name, fn in (("recurrent matmul alone", matmul_only), ("whole LSTM step", lstm_forward)):
-        out[name] = _best_seconds(lambda fn=fn: fn(zx, u).numpy(), repeats * 10) / steps * 1e6
-    return out
+    loops = {
+        "recurrent matmul h @ U alone": matmul_only,
+        "LSTM step, the same input every step (the floor)": loop(lambda t: zx_0),
+        "LSTM step computing x_t @ W (Keras' form)": loop(lambda t: tf.matmul(x[t], w)),
+        "LSTM step reading precomputed (x @ W)[t] (FusedLSTM's form)": loop(lambda t: zx[t]),
+    }
+    return {name: _best_seconds(lambda fn=fn: fn().numpy(), repeats * 10) / steps * 1e6 for name, fn in loops.items()}
 
 
 def training_rates(batch: int, steps: int, repeats: int, samples: int = 2048) -> dict[str, float]:

@@ -69,7 +69,7 @@ def test_the_fused_lstm_benchmark_prints_both_tables(capsys):
 
     main(["--batch", "4", "--steps", "5", "--samples", "16", "--repeats", "1"])
     out = capsys.readouterr().out
-    assert "| whole LSTM step |" in out and "| recurrent matmul alone |" in out
+    assert "| LSTM step reading precomputed (x @ W)[t] (FusedLSTM's form) |" in out and "| recurrent matmul h @ U alone |" in out
     rows = {line.split("|")[1].strip(): line.split("|")[3].strip() for line in out.splitlines()
             if line.startswith("| Keras LSTM") or line.startswith("| FusedLSTM")}
     assert set(rows) == {"Keras LSTM, XLA on", "FusedLSTM, XLA on", "Keras LSTM, XLA off", "FusedLSTM, XLA off"}
