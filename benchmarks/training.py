@@ -3,6 +3,7 @@
     python -m benchmarks.training --quick      # a few minutes
     python -m benchmarks.training              # every case, and an IMDB-sized run
     python -m benchmarks.training --cases lstm-100,charlm --repeats 5 --jit-off
+    python -m benchmarks.training --cases lstm-100 --no-extras --keras-torch   # Keras backends (JAX when installed)
 
 Each path of a case runs in its own worker process (so its peak RSS is its
 own) on the same synthetic data; the parent asks the workers for one epoch at
@@ -17,7 +18,12 @@ ratios: they are measured side by side. Paths:
   hand-written loop at the same batch size (variable-length batches are
   packed with `pack_padded_sequence`, PyTorch's equivalent of a mask);
 - rnn_recipes_jit_off (with --jit-off): the project's path with `train.jit_compile: false`,
-  to show what XLA is worth.
+  to show what XLA is worth;
+- rnn_recipes_jax (when jax is installed): the project's path with Keras' JAX
+  backend (KERAS_BACKEND=jax in that worker; Keras jit-compiles the train step);
+- rnn_recipes_keras_torch (with --keras-torch): the same with Keras' torch backend.
+
+Every other path runs with KERAS_BACKEND=tensorflow, whatever the caller's shell says.
 
 FLOP utilisation is the model's training FLOPs (3x the forward matmuls, on the
 steps that hold tokens) per second, against a float32 matmul peak measured here.
@@ -241,13 +247,18 @@ def torch_epoch(case: Case, data: dict):
 PATHS = {
     "rnn_recipes": lambda case, data: rnn_recipes_epoch(case, data, jit="auto"),
     "rnn_recipes_jit_off": lambda case, data: rnn_recipes_epoch(case, data, jit=False),
+    "rnn_recipes_jax": lambda case, data: rnn_recipes_epoch(case, data, jit="auto"),
+    "rnn_recipes_keras_torch": lambda case, data: rnn_recipes_epoch(case, data, jit="auto"),
     "keras_seed": keras_seed_epoch,
     "torch": torch_epoch,
 }
+# Keras reads KERAS_BACKEND once, at import: each worker sets it before anything imports Keras
+KERAS_BACKENDS = {"rnn_recipes_jax": "jax", "rnn_recipes_keras_torch": "torch"}
 
 
 def _worker(conn, path: str, case: dict) -> None:
     """Build `path`'s model on `case`, then time one epoch per request; report peak RSS on `stop`."""
+    os.environ["KERAS_BACKEND"] = KERAS_BACKENDS.get(path, "tensorflow")
     try:
         c = Case(**case)
         epoch = PATHS[path](c, make_data(c))
@@ -387,7 +398,7 @@ def machine() -> dict:
     from importlib import metadata
 
     versions = {"python": platform.python_version()}
-    for name in ("tensorflow", "keras", "numpy", "torch"):
+    for name in ("tensorflow", "keras", "numpy", "torch", "jax", "jaxlib"):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -395,11 +406,12 @@ def machine() -> dict:
     return {"cpu": model, "cores": os.cpu_count(), **versions}
 
 
-def torch_available() -> bool:
+def installed(module: str) -> bool:
+    """Whether `module` can be imported here, without importing it."""
     try:
         import importlib.util
 
-        return importlib.util.find_spec("torch") is not None
+        return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
 
@@ -432,6 +444,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, help="override every case's time steps (smoke runs)")
     parser.add_argument("--jit-off", action="store_true", help="also time the project's path with train.jit_compile: false")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when it is installed")
+    parser.add_argument("--no-jax", action="store_true", help="leave Keras' JAX backend out even when jax is installed")
+    parser.add_argument("--keras-torch", action="store_true", help="also time the project's path on Keras' torch backend")
+    parser.add_argument("--no-seed", action="store_true", help="leave the seed-style Keras script out")
     parser.add_argument("--no-extras", action="store_true", help="skip rnn --help, generation and the IMDB-sized run")
     parser.add_argument("--json", type=Path, help="also write every number to this file")
     args = parser.parse_args(argv)
@@ -447,8 +462,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.steps:
         cases = [replace(c, steps=args.steps) for c in cases]
     repeats = args.repeats or (2 if args.quick else 3)
-    paths = ["rnn_recipes", *(["rnn_recipes_jit_off"] if args.jit_off else []), "keras_seed"]
-    has_torch = torch_available() and not args.no_torch
+    has_jax = installed("jax") and not args.no_jax
+    if args.keras_torch and not installed("torch"):
+        parser.error("--keras-torch needs torch installed (pip install -e '.[bench]')")
+    paths = ["rnn_recipes", *(["rnn_recipes_jit_off"] if args.jit_off else []),
+             *(["rnn_recipes_jax"] if has_jax else []), *(["rnn_recipes_keras_torch"] if args.keras_torch else []),
+             *([] if args.no_seed else ["keras_seed"])]
+    has_torch = installed("torch") and not args.no_torch
     if has_torch:
         paths.append("torch")
 
@@ -457,6 +477,8 @@ def main(argv: list[str] | None = None) -> None:
     peak = matmul_peak_gflops()
     print(f"machine: {info['cpu']}, {info['cores']} cores; " + ", ".join(f"{k} {v}" for k, v in info.items() if k not in ("cpu", "cores")))
     print(f"load average at start (1/5/15 min): {' '.join(f'{x:.2f}' for x in load_start)}")
+    if not has_jax:
+        print("JAX backend row absent: jax is not installed (pip install jax)" if not args.no_jax else "JAX backend row absent: --no-jax")
     if not has_torch:
         print("PyTorch column absent: torch is not installed (pip install -e '.[bench]')" if not args.no_torch
               else "PyTorch column absent: --no-torch")

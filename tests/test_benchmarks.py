@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -14,10 +15,12 @@ from conftest import ROOT
 @pytest.mark.slow
 def test_the_training_benchmark_runs_a_microscopic_case_without_torch():
     cmd = [sys.executable, "-m", "benchmarks.training", "--cases", "lstm-100", "--samples", "64", "--steps", "8",
-           "--repeats", "1", "--no-torch", "--no-extras"]
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+           "--repeats", "1", "--no-torch", "--no-jax", "--no-extras"]
+    # each worker names its own Keras backend: a backend Keras cannot load in the caller's shell changes nothing
+    env = {**os.environ, "KERAS_BACKEND": "no-such-backend"}
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "PyTorch column absent" in out.stdout
+    assert "PyTorch column absent" in out.stdout and "JAX backend row absent: --no-jax" in out.stdout
     rows = [line.split("|") for line in out.stdout.splitlines() if line.startswith("| lstm-100 |")]
     assert [r[2].strip() for r in rows] == ["rnn_recipes (batch 32)", "keras_seed (batch 32)"]
     assert all(float(r[3].replace(",", "")) > 0 and float(r[6].replace(",", "")) > 100 for r in rows)  # samples/s, RSS
