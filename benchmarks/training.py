@@ -3,6 +3,7 @@
     python -m benchmarks.training --quick      # a few minutes
     python -m benchmarks.training              # every case, and an IMDB-sized run
     python -m benchmarks.training --cases lstm-100,charlm --repeats 5 --jit-off
+    python -m benchmarks.training --cases lstm-100 --precision mixed_bfloat16,mixed_float16 --jit-off
 
 Each path of a case runs in its own worker process (so its peak RSS is its
 own) on the same synthetic data; the parent asks the workers for one epoch at
@@ -17,7 +18,10 @@ ratios: they are measured side by side. Paths:
   hand-written loop at the same batch size (variable-length batches are
   packed with `pack_padded_sequence`, PyTorch's equivalent of a mask);
 - rnn_recipes_jit_off (with --jit-off): the project's path with `train.jit_compile: false`,
-  to show what XLA is worth.
+  to show what XLA is worth;
+- rnn_recipes_mixed_bfloat16_xla, rnn_recipes_mixed_bfloat16_jit_off, and the same for
+  mixed_float16 (with --precision): the project's path with that `train.precision`,
+  `train.jit_compile` true and false.
 
 FLOP utilisation is the model's training FLOPs (3x the forward matmuls, on the
 steps that hold tokens) per second, against a float32 matmul peak measured here.
@@ -143,7 +147,7 @@ def _quiet_tf() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def rnn_recipes_epoch(case: Case, data: dict, jit: bool | str):
+def rnn_recipes_epoch(case: Case, data: dict, jit: bool | str, precision: str = "float32"):
     """The project's path: config -> build_model -> compile_model -> pipeline.train_dataset -> fit."""
     _quiet_tf()
     from rnn_recipes.config import Config
@@ -153,7 +157,7 @@ def rnn_recipes_epoch(case: Case, data: dict, jit: bool | str):
     from rnn_recipes.train import seed_everything
 
     variable = case.lengths != "fixed"
-    train = {"batch_size": case.batch, "epochs": 1, "jit_compile": jit}
+    train = {"batch_size": case.batch, "epochs": 1, "jit_compile": jit, "precision": precision}
     model = {"cell": case.cell, "units": case.units, "bidirectional": case.bidirectional}
     if case.charlm:
         data_cfg = {"kind": "text", "text": "x", "seq_length": case.steps, "objective": "many_to_many"}
@@ -244,6 +248,10 @@ PATHS = {
     "keras_seed": keras_seed_epoch,
     "torch": torch_epoch,
 }
+PRECISIONS = ["mixed_bfloat16", "mixed_float16"]  # float32 is the rnn_recipes path itself
+for _p in PRECISIONS:
+    PATHS[f"rnn_recipes_{_p}_xla"] = lambda case, data, p=_p: rnn_recipes_epoch(case, data, jit=True, precision=p)
+    PATHS[f"rnn_recipes_{_p}_jit_off"] = lambda case, data, p=_p: rnn_recipes_epoch(case, data, jit=False, precision=p)
 
 
 def _worker(conn, path: str, case: dict) -> None:
@@ -431,6 +439,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--samples", type=int, help="override every case's samples per epoch (smoke runs)")
     parser.add_argument("--steps", type=int, help="override every case's time steps (smoke runs)")
     parser.add_argument("--jit-off", action="store_true", help="also time the project's path with train.jit_compile: false")
+    parser.add_argument("--precision", help=f"also time the project's path under these train.precision values, "
+                        f"with and without XLA (comma-separated: {', '.join(PRECISIONS)})")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when it is installed")
     parser.add_argument("--no-extras", action="store_true", help="skip rnn --help, generation and the IMDB-sized run")
     parser.add_argument("--json", type=Path, help="also write every number to this file")
@@ -447,7 +457,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.steps:
         cases = [replace(c, steps=args.steps) for c in cases]
     repeats = args.repeats or (2 if args.quick else 3)
-    paths = ["rnn_recipes", *(["rnn_recipes_jit_off"] if args.jit_off else []), "keras_seed"]
+    precisions = args.precision.split(",") if args.precision else []
+    if set(precisions) - set(PRECISIONS):
+        parser.error(f"unknown precision {', '.join(sorted(set(precisions) - set(PRECISIONS)))}; expected some of: {', '.join(PRECISIONS)}")
+    paths = ["rnn_recipes", *(["rnn_recipes_jit_off"] if args.jit_off else [])]
+    paths += [f"rnn_recipes_{p}_{jit}" for p in precisions for jit in ("xla", "jit_off")] + ["keras_seed"]
     has_torch = torch_available() and not args.no_torch
     if has_torch:
         paths.append("torch")

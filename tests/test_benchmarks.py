@@ -34,3 +34,13 @@ def test_synthetic_review_lengths_look_like_imdb():
     assert (data["x_pre"] != 0).sum(1).tolist() == data["lengths"].tolist() == (data["x_post"] != 0).sum(1).tolist()
     # the model: Embedding(10000, 32) -> LSTM(64) -> Dense(1), 100 steps: ~14.7 MFLOP per example
     assert train_flops_per_sample(Case("lstm-100"), 100) == pytest.approx(14.7e6, rel=0.01)
+
+
+def test_the_training_benchmark_times_each_precision_and_refuses_an_unknown_one(capsys):
+    from benchmarks.training import PATHS, main
+
+    assert {"rnn_recipes_mixed_bfloat16_xla", "rnn_recipes_mixed_float16_jit_off"} <= set(PATHS)
+    with pytest.raises(SystemExit) as exc:
+        main(["--cases", "lstm-100", "--precision", "mixed_bfloat16,float8"])
+    assert exc.value.code == 2
+    assert "unknown precision float8; expected some of: mixed_bfloat16, mixed_float16" in capsys.readouterr().err
