@@ -70,16 +70,18 @@ def use_jit(cfg: Config) -> bool | str:
     On TensorFlow, auto means on where docs/benchmarks.md measured it faster:
     on a CPU, with one batch shape, one direction, one device. Bucketed batches come in
     many widths, each compiled anew; TensorFlow runs a bidirectional layer's
-    two loops side by side on two cores, XLA one after the other; and on a GPU
-    the cuDNN kernels (which XLA cannot use) are the fast path. Other backends
-    keep Keras' own "auto".
+    two loops side by side on two cores, XLA one after the other; on a GPU
+    the cuDNN kernels (which XLA cannot use) are the fast path; and XLA's
+    CPU code for bfloat16 measured 1.4x to 3.3x slower than TensorFlow's own
+    (docs/precision.md). Other backends keep Keras' own "auto".
     """
     if cfg.train.jit_compile != "auto" or keras.config.backend() != "tensorflow":
         return cfg.train.jit_compile
     from rnn_recipes.pipeline import use_bucketing
 
     single = cfg.train.distribute == "none"  # XLA under tf.distribute is not what was measured
-    return single and not use_bucketing(cfg) and not cfg.model.bidirectional and not _has_gpu()
+    bf16 = cfg.train.precision == "mixed_bfloat16"
+    return single and not use_bucketing(cfg) and not cfg.model.bidirectional and not bf16 and not _has_gpu()
 
 
 def _has_gpu() -> bool:
