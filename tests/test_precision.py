@@ -83,8 +83,8 @@ def test_the_numpy_engine_reads_a_bfloat16_run(bf16_run):
 
     bfloat16 keeps 8 significant bits (relative rounding up to 2**-9 ~ 0.002
     per operation); over 20 LSTM steps the rounding accumulates in the state
-    and reaches the float32 head, so probabilities are compared to 5e-3
-    absolute (measured: at most 7e-4 on five random windows), where float32
+    and reaches the float32 head, so probabilities are compared to 1e-2
+    absolute (measured: at most 2.1e-3 on five random windows), where float32
     runs match to 1e-5 (tests/test_generate.py). The most likely next token
     must agree wherever the top two are not nearly tied.
     """
@@ -101,7 +101,7 @@ def test_the_numpy_engine_reads_a_bfloat16_run(bf16_run):
         probs, state = engine.step(int(token), state)
         got.append(probs)
     got = np.array(got)
-    np.testing.assert_allclose(got, expected, atol=5e-3)
+    np.testing.assert_allclose(got, expected, atol=1e-2)
     top2 = np.sort(expected, axis=1)[:, -2:]
     clear = top2[:, 1] - top2[:, 0] > 0.05
     assert clear.any() and (got.argmax(1) == expected.argmax(1))[clear].all()
