@@ -120,6 +120,16 @@ def test_a_float16_run_resumes_its_loss_scale_and_refuses_another_precision(cli,
     interrupt_at(monkeypatch, 1, signal.SIGINT)
     args = ["--set", "output.plots=false", "--set", "train.precision=mixed_float16"]
     assert cli("train", SINE, "--out", "r", "--set", "train.epochs=2", *args).exit_code == 130
+    # the checkpoint holds the loss-scale state: a freshly built LossScaleOptimizer has counted no step
+    from rnn_recipes.checkpoint import Checkpoint
+    from rnn_recipes.data import load_dataset
+
+    cfg = load_config(tmp_path / "r" / "config.yaml")
+    spec = load_dataset(cfg).spec
+    model = compile_model(build_model(cfg, spec), cfg, spec)
+    assert Checkpoint(tmp_path / "r", cfg).restore(model) == 1
+    assert int(model.optimizer.step_counter.numpy()) > 0
+
     refused = cli("train", "--resume", "r", "--set", "train.precision=mixed_bfloat16")
     assert refused.exit_code == 2
     assert refused.output.strip().startswith(
