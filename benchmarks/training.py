@@ -4,6 +4,7 @@
     python -m benchmarks.training              # every case, and an IMDB-sized run
     python -m benchmarks.training --cases lstm-100,charlm --repeats 5 --jit-off
     python -m benchmarks.training --cases lstm-100 --no-extras --keras-torch   # Keras backends (JAX when installed)
+    python -m benchmarks.training --cases lstm-100 --precision mixed_bfloat16,mixed_float16 --jit-off
 
 Each path of a case runs in its own worker process (so its peak RSS is its
 own) on the same synthetic data; the parent asks the workers for one epoch at
@@ -24,6 +25,9 @@ ratios: they are measured side by side. Paths:
 - rnn_recipes_keras_torch (with --keras-torch): the same with Keras' torch backend.
 
 Every other path runs with KERAS_BACKEND=tensorflow, whatever the caller's shell says.
+- rnn_recipes_mixed_bfloat16_xla, rnn_recipes_mixed_bfloat16_jit_off, and the same for
+  mixed_float16 (with --precision): the project's path with that `train.precision`,
+  `train.jit_compile` true and false.
 
 FLOP utilisation is the model's training FLOPs (3x the forward matmuls, on the
 steps that hold tokens) per second, against a float32 matmul peak measured here.
@@ -149,7 +153,7 @@ def _quiet_tf() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def rnn_recipes_epoch(case: Case, data: dict, jit: bool | str):
+def rnn_recipes_epoch(case: Case, data: dict, jit: bool | str, precision: str = "float32"):
     """The project's path: config -> build_model -> compile_model -> pipeline.train_dataset -> fit."""
     _quiet_tf()
     from rnn_recipes.config import Config
@@ -159,7 +163,7 @@ def rnn_recipes_epoch(case: Case, data: dict, jit: bool | str):
     from rnn_recipes.train import seed_everything
 
     variable = case.lengths != "fixed"
-    train = {"batch_size": case.batch, "epochs": 1, "jit_compile": jit}
+    train = {"batch_size": case.batch, "epochs": 1, "jit_compile": jit, "precision": precision}
     model = {"cell": case.cell, "units": case.units, "bidirectional": case.bidirectional}
     if case.charlm:
         data_cfg = {"kind": "text", "text": "x", "seq_length": case.steps, "objective": "many_to_many"}
@@ -254,6 +258,10 @@ PATHS = {
 }
 # Keras reads KERAS_BACKEND once, at import: each worker sets it before anything imports Keras
 KERAS_BACKENDS = {"rnn_recipes_jax": "jax", "rnn_recipes_keras_torch": "torch"}
+PRECISIONS = ["mixed_bfloat16", "mixed_float16"]  # float32 is the rnn_recipes path itself
+for _p in PRECISIONS:
+    PATHS[f"rnn_recipes_{_p}_xla"] = lambda case, data, p=_p: rnn_recipes_epoch(case, data, jit=True, precision=p)
+    PATHS[f"rnn_recipes_{_p}_jit_off"] = lambda case, data, p=_p: rnn_recipes_epoch(case, data, jit=False, precision=p)
 
 
 def _worker(conn, path: str, case: dict) -> None:
@@ -443,6 +451,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--samples", type=int, help="override every case's samples per epoch (smoke runs)")
     parser.add_argument("--steps", type=int, help="override every case's time steps (smoke runs)")
     parser.add_argument("--jit-off", action="store_true", help="also time the project's path with train.jit_compile: false")
+    parser.add_argument("--precision", help=f"also time the project's path under these train.precision values, "
+                        f"with and without XLA (comma-separated: {', '.join(PRECISIONS)})")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when it is installed")
     parser.add_argument("--no-jax", action="store_true", help="leave Keras' JAX backend out even when jax is installed")
     parser.add_argument("--keras-torch", action="store_true", help="also time the project's path on Keras' torch backend")
@@ -465,7 +475,11 @@ def main(argv: list[str] | None = None) -> None:
     has_jax = installed("jax") and not args.no_jax
     if args.keras_torch and not installed("torch"):
         parser.error("--keras-torch needs torch installed (pip install -e '.[bench]')")
+    precisions = args.precision.split(",") if args.precision else []
+    if set(precisions) - set(PRECISIONS):
+        parser.error(f"unknown precision {', '.join(sorted(set(precisions) - set(PRECISIONS)))}; expected some of: {', '.join(PRECISIONS)}")
     paths = ["rnn_recipes", *(["rnn_recipes_jit_off"] if args.jit_off else []),
+             *[f"rnn_recipes_{p}_{jit}" for p in precisions for jit in ("xla", "jit_off")],
              *(["rnn_recipes_jax"] if has_jax else []), *(["rnn_recipes_keras_torch"] if args.keras_torch else []),
              *([] if args.no_seed else ["keras_seed"])]
     has_torch = installed("torch") and not args.no_torch

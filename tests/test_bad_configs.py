@@ -92,6 +92,7 @@ BAD = [
     ('data: {kind: sine}\ntrain: {epochs: 2.5}\n', ":2: invalid 'train.epochs': Input should be a valid integer, got a number with a fractional part. Received: 2.5."),
     ('data: {kind: sine}\ntrain: {patience: 0}\n', ":2: invalid 'train.patience': Input should be greater than or equal to 1. Received: 0."),
     ('data: {kind: sine}\ntrain: {shuffle: 3}\n', ":2: invalid 'train.shuffle': Input should be a valid boolean, unable to interpret input. Received: 3."),
+    ('data: {kind: sine}\ntrain: {precision: float16}\n', ":2: invalid 'train.precision'. Expected one of: 'float32', 'mixed_float16', 'mixed_bfloat16'. Received: 'float16'."),
     ('data: {kind: sine}\ntrain: {epoch: 3}\n', ":2: unknown key 'train.epoch'. Did you mean 'epochs'?"),
     ('data: {kind: sine}\noutput: {dir: [a]}\n', ":2: invalid 'output.dir': Input should be a valid string. Received: ['a']."),
     ('data: {kind: sine}\noutput: {plots: yes please}\n', ":2: invalid 'output.plots': Input should be a valid boolean, unable to interpret input. Received: 'yes please'."),

@@ -77,3 +77,13 @@ def test_the_fused_lstm_benchmark_prints_both_tables(capsys):
             if line.startswith("| Keras LSTM") or line.startswith("| FusedLSTM")}
     assert set(rows) == {"Keras LSTM, XLA on", "FusedLSTM, XLA on", "Keras LSTM, XLA off", "FusedLSTM, XLA off"}
     assert rows["Keras LSTM, XLA on"] == "1.00x"
+
+
+def test_the_training_benchmark_times_each_precision_and_refuses_an_unknown_one(capsys):
+    from benchmarks.training import PATHS, main
+
+    assert {"rnn_recipes_mixed_bfloat16_xla", "rnn_recipes_mixed_float16_jit_off"} <= set(PATHS)
+    with pytest.raises(SystemExit) as exc:
+        main(["--cases", "lstm-100", "--precision", "mixed_bfloat16,float8"])
+    assert exc.value.code == 2
+    assert "unknown precision float8; expected some of: mixed_bfloat16, mixed_float16" in capsys.readouterr().err

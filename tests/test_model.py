@@ -107,6 +107,9 @@ def test_jit_compile_auto_is_on_only_where_it_measured_faster():
     assert use_jit(make(imdb, cell="lstm")) is cpu  # one batch shape, one direction
     assert use_jit(make(imdb, {"kind": "embedding", "mask_zero": True}, cell="lstm")) is False  # bucketed widths
     assert use_jit(make(imdb, cell="lstm", bidirectional=True)) is False  # TF runs both directions at once
+    precision = lambda p: Config.model_validate({"data": imdb, "train": {"precision": p}})  # noqa: E731
+    assert use_jit(precision("mixed_bfloat16")) is False  # XLA's bfloat16 code measured slower on a CPU
+    assert use_jit(precision("mixed_float16")) is cpu
     forced = Config.model_validate({"data": imdb, "model": {"cell": "gru"}, "train": {"jit_compile": True}})
     assert use_jit(forced) is True
     model = build_model(forced, DataSpec("binary", 50, vocab_size=10_000))

@@ -97,7 +97,7 @@ def test_resume_allows_more_epochs_and_refuses_a_changed_model(cli, tmp_path, mo
     assert refused.exit_code == 2
     assert refused.output.strip() == (
         "error: r: cannot resume: model.units changed (16 -> 3); a resumed run keeps its seed, data, encoding, "
-        "model and train.optimizer (epochs, patience, learning_rate, batch_size may change); start a new run instead"
+        "model, train.optimizer and train.precision (epochs, patience, learning_rate, batch_size may change); start a new run instead"
     )
     assert (tmp_path / "r" / "config.yaml").read_text() == saved  # a refused resume changes nothing
 

@@ -166,6 +166,9 @@ class TrainConfig(_Section):
     bucketing: Literal["auto"] | bool = "auto"
     # XLA-compile the train step; auto: where it measured faster (see model.use_jit)
     jit_compile: Literal["auto"] | bool = "auto"
+    # the Keras dtype policy the model is built under: mixed_* compute in 16 bits and keep
+    # float32 variables and a float32 output layer (see docs/precision.md; float32 on a CPU)
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
     # none: one device; mirrored: every local GPU (or `devices`); multi_worker:
     # MultiWorkerMirroredStrategy over the machines TF_CONFIG names. batch_size
     # stays the global batch: each step splits it over the replicas.

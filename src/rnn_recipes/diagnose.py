@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import io
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +36,7 @@ keras = import_keras()
 import tensorflow as tf  # noqa: E402  (the diagnostics use GradientTape: TensorFlow backend)
 
 from rnn_recipes import plots  # noqa: E402
-from rnn_recipes.model import build_model, compile_model, loss_and_metrics  # noqa: E402
+from rnn_recipes.model import build_model, compile_model, dtype_policy, loss_and_metrics  # noqa: E402
 from rnn_recipes.train import seed_everything  # noqa: E402
 
 RECURRENT = (keras.layers.RNN, keras.layers.Bidirectional)  # SimpleRNN, LSTM, GRU are RNNs
@@ -121,32 +120,26 @@ def gradients(model: keras.Model, x: np.ndarray, y: np.ndarray, loss_name: str) 
     return float(loss), step_norms, weights
 
 
-@contextmanager
 def float64():
     """Build models in float64: a vanished gradient of 1e-60 must not underflow to 0 (float32 stops at ~1e-45).
 
     Layers take their dtype from the global dtype policy (cached at the first
     layer built) and inputs from floatx: both are set, and both restored.
     """
-    saved_floatx, saved_policy = keras.config.floatx(), keras.config.dtype_policy()
-    keras.config.set_floatx("float64")
-    keras.config.set_dtype_policy("float64")
-    try:
-        yield
-    finally:
-        keras.config.set_floatx(saved_floatx)
-        keras.config.set_dtype_policy(saved_policy)
+    return dtype_policy("float64", floatx="float64")
 
 
 def with_cell(cfg: Config, cell: str) -> Config:
     """`cfg` with another recurrent cell, checked like any config (`--cells` names the source).
 
     XLA is switched off: it needs TensorFlow's op determinism off, and these
-    measurements should repeat exactly.
+    measurements should repeat exactly. Precision is float32, so the model is
+    built under the float64 policy that `float64` sets.
     """
     data = cfg.to_dict()
     data["model"]["cell"] = cell
     data["train"]["jit_compile"] = False
+    data["train"]["precision"] = "float32"
     return build_config(data, source="--cells", overridden={("model", "cell"): "--cells"})
 
 

@@ -3,9 +3,12 @@
 The output layer and the loss follow the task the dataset poses:
 binary (sigmoid + binary cross-entropy), next_token (softmax + sparse
 categorical cross-entropy) and regression (linear + mean squared error).
+`train.precision` names the Keras dtype policy the layers are built under.
 """
 
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 from rnn_recipes.backend import import_keras
 from rnn_recipes.config import Config
@@ -67,16 +70,18 @@ def use_jit(cfg: Config) -> bool | str:
     On TensorFlow, auto means on where docs/benchmarks.md measured it faster:
     on a CPU, with one batch shape, one direction, one device. Bucketed batches come in
     many widths, each compiled anew; TensorFlow runs a bidirectional layer's
-    two loops side by side on two cores, XLA one after the other; and on a GPU
-    the cuDNN kernels (which XLA cannot use) are the fast path. Other backends
-    keep Keras' own "auto".
+    two loops side by side on two cores, XLA one after the other; on a GPU
+    the cuDNN kernels (which XLA cannot use) are the fast path; and XLA's
+    CPU code for bfloat16 measured 1.4x to 3.3x slower than TensorFlow's own
+    (docs/precision.md). Other backends keep Keras' own "auto".
     """
     if cfg.train.jit_compile != "auto" or keras.config.backend() != "tensorflow":
         return cfg.train.jit_compile
     from rnn_recipes.pipeline import use_bucketing
 
     single = cfg.train.distribute == "none"  # XLA under tf.distribute is not what was measured
-    return single and not use_bucketing(cfg) and not cfg.model.bidirectional and not has_gpu()
+    bf16 = cfg.train.precision == "mixed_bfloat16"
+    return single and not use_bucketing(cfg) and not cfg.model.bidirectional and not bf16 and not has_gpu()
 
 
 def has_gpu() -> bool:
@@ -138,6 +143,31 @@ def _recurrent_layer(cfg: Config, index: int, return_sequences: bool) -> keras.l
     return layer
 
 
+@contextmanager
+def dtype_policy(policy: str, floatx: str | None = None):
+    """Create layers under the Keras dtype policy `policy` (and `floatx`), then restore the previous ones.
+
+    A layer takes its dtype from the global policy when it is created, so
+    setting the policy only around building leaves every other model in the
+    process (tests, recipes, later runs) on its own.
+
+    Example:
+        >>> with dtype_policy("mixed_bfloat16"):
+        ...     layer = keras.layers.LSTM(8)
+        >>> layer.compute_dtype, layer.variable_dtype, keras.config.dtype_policy().name
+        ('bfloat16', 'float32', 'float32')
+    """
+    saved_floatx, saved_policy = keras.config.floatx(), keras.config.dtype_policy()
+    if floatx is not None:
+        keras.config.set_floatx(floatx)
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(saved_floatx)
+        keras.config.set_dtype_policy(saved_policy)
+
+
 def build_model(cfg: Config, spec: DataSpec) -> keras.Model:
     """Build (uncompiled) the model for `cfg` on data shaped as `spec`.
 
@@ -153,6 +183,13 @@ def build_model(cfg: Config, spec: DataSpec) -> keras.Model:
         >>> build_model(cfg, spec).count_params()  # embedding(2) + SimpleRNN(32)
         21153
     """
+    if cfg.train.precision == "float32":  # the policy in force: float32, or diagnose's float64
+        return _build(cfg, spec)
+    with dtype_policy(cfg.train.precision):
+        return _build(cfg, spec)
+
+
+def _build(cfg: Config, spec: DataSpec) -> keras.Model:
     inputs, x = _encoder(cfg, spec)
     for i in range(cfg.model.layers):
         # every layer but the last hands its whole sequence to the next one
@@ -160,12 +197,17 @@ def build_model(cfg: Config, spec: DataSpec) -> keras.Model:
         x = _recurrent_layer(cfg, i, return_sequences=not last or spec.sequence_output)(x)
     if cfg.model.dense_units:
         x = keras.layers.Dense(cfg.model.dense_units, activation="relu", name="hidden")(x)
+    # under mixed precision the head computes in float32: a sigmoid or softmax near 0 or 1,
+    # and the loss taken from it, lose too much in 16 bits
+    head = {} if cfg.train.precision == "float32" else {"dtype": "float32"}
     if spec.task == "binary":
-        outputs = keras.layers.Dense(1, activation="sigmoid", name="output")(x)
+        outputs = keras.layers.Dense(1, activation="sigmoid", name="output", **head)(x)
     elif spec.task == "next_token":
-        outputs = keras.layers.Dense(spec.num_classes, activation="softmax", name="output")(x)
+        outputs = keras.layers.Dense(spec.num_classes, activation="softmax", name="output", **head)(x)
     else:
-        outputs = keras.layers.Dense(1, name="output")(x)
+        outputs = keras.layers.Dense(1, name="output", **head)(x)
+    # the model keeps the policy it was built under: compile wraps the optimizer in a
+    # LossScaleOptimizer when that policy is mixed_float16
     return keras.Model(inputs, outputs, name=cfg.name.replace(".", "_"))
 
 

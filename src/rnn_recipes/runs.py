@@ -293,7 +293,10 @@ def read_state(run_dir: Path) -> dict | None:
 
 # What a resumed run may not change: the weights and optimizer state only fit these.
 FROZEN_SECTIONS = ("seed", "data", "encoding", "model")
-FROZEN_TRAIN_KEYS = ("optimizer",)
+FROZEN_TRAIN_KEYS = ("optimizer", "precision")  # mixed_float16 adds loss-scale state to the optimizer
+# Frozen keys added since checkpoints were first written, with the value a checkpoint without them
+# was trained under: at that value they stay out of the fingerprint, so such a checkpoint still resumes.
+ADDED_KEYS = {"train.precision": "float32"}
 
 
 def fingerprint(cfg: Config) -> dict[str, Any]:
@@ -301,7 +304,7 @@ def fingerprint(cfg: Config) -> dict[str, Any]:
     full = cfg.to_dict()
     part = {k: full[k] for k in FROZEN_SECTIONS}
     part["train"] = {k: full["train"][k] for k in FROZEN_TRAIN_KEYS}
-    return flatten(part)
+    return {k: v for k, v in flatten(part).items() if k not in ADDED_KEYS or v != ADDED_KEYS[k]}
 
 
 def fingerprint_hash(cfg: Config) -> str:
@@ -326,11 +329,11 @@ def check_resumable(run_dir: Path, state: dict, cfg: Config) -> None:
         )
     if state.get("config_hash") == fingerprint_hash(cfg):
         return
-    old, new = state.get("fingerprint", {}), fingerprint(cfg)
+    old, new = {**ADDED_KEYS, **state.get("fingerprint", {})}, {**ADDED_KEYS, **fingerprint(cfg)}
     changed = next((k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)), "the config")
     raise RunError(
         f"{run_dir}: cannot resume: {changed} changed ({old.get(changed)!r} -> {new.get(changed)!r}); "
-        f"a resumed run keeps its seed, data, encoding, model and train.optimizer "
+        f"a resumed run keeps its seed, data, encoding, model, train.optimizer and train.precision "
         f"(epochs, patience, learning_rate, batch_size may change); start a new run instead"
     )
 

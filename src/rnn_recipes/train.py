@@ -159,6 +159,7 @@ def _train(
     metrics = evaluate_model(model, ds, cfg.train.batch_size)
     metrics["epochs_run"] = len(history["loss"])
     metrics["parameters"] = int(model.count_params())
+    metrics["precision"] = cfg.train.precision
     # the median ignores the first epoch's one-off graph tracing
     metrics["seconds_per_epoch"] = float(np.median(history["seconds"]))
     atomic_write(run_dir / "model.keras", model.save)
