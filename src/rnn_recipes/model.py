@@ -90,6 +90,11 @@ def has_gpu() -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
+def _mask_not_at_the_end(cfg: Config) -> bool:
+    """Masked reviews padded before their tokens: a mask cuDNN cannot read (it takes one length per row)."""
+    return cfg.encoding is not None and cfg.encoding.mask_zero and cfg.data.padding == "pre"
+
+
 def cudnn_blocker(cfg: Config) -> str | None:
     """Why this config's LSTM/GRU layers cannot take the cuDNN kernel on a GPU, or None if they can.
 
@@ -103,7 +108,7 @@ def cudnn_blocker(cfg: Config) -> str | None:
         return "SimpleRNN has no cuDNN kernel"
     if m.activation != "tanh" or m.recurrent_dropout:
         return "cuDNN needs activation: tanh and recurrent_dropout: 0"
-    if cfg.encoding is not None and cfg.encoding.mask_zero and cfg.data.padding == "pre":
+    if _mask_not_at_the_end(cfg):
         return ("masked reviews padded 'pre' cannot take the cuDNN kernel; data.padding: post computes the "
                 "same with mask_zero, and can")
     return None
@@ -115,7 +120,7 @@ def _use_cudnn(cfg: Config) -> dict:
         return {}
     if use_jit(cfg) is True:
         return {"use_cudnn": False}  # a layer that may take cuDNN tells Keras it cannot be XLA-compiled
-    if cfg.encoding is not None and cfg.encoding.mask_zero and cfg.data.padding == "pre" and has_gpu():
+    if _mask_not_at_the_end(cfg) and has_gpu():
         # Keras would try cuDNN and fail its right-padding check at run time
         return {"use_cudnn": False}
     return {}
