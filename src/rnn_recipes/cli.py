@@ -210,6 +210,14 @@ recipe_app = typer.Typer(help="Train, compare and check the variants a recipe de
 app.add_typer(recipe_app, name="recipe")
 
 
+def _load_recipe(name: str):
+    """The recipe a file path or bundled name points at, validated."""
+    from rnn_recipes.config import resolve_named
+    from rnn_recipes.recipes import load_recipe
+
+    return load_recipe(resolve_named(name, "recipes"))
+
+
 def _run_and_rank(recipe, out: Path) -> None:
     from rnn_recipes.recipes import run_recipe
 
@@ -226,10 +234,7 @@ def recipe_run(
 ) -> None:
     """Train every variant (finished ones are skipped), then write a leaderboard and learning curves."""
     with user_errors():
-        from rnn_recipes.config import resolve_named
-        from rnn_recipes.recipes import load_recipe
-
-        _run_and_rank(load_recipe(resolve_named(recipe, "recipes")), out)
+        _run_and_rank(_load_recipe(recipe), out)
 
 
 @recipe_app.command("check")
@@ -239,10 +244,9 @@ def recipe_check(
 ) -> None:
     """Compare each variant's results with its expected bands; exit 1 if any band fails."""
     with user_errors():
-        from rnn_recipes.config import resolve_named
-        from rnn_recipes.recipes import check_recipe, load_recipe
+        from rnn_recipes.recipes import check_recipe
 
-        checks = check_recipe(load_recipe(resolve_named(recipe, "recipes")), out)
+        checks = check_recipe(_load_recipe(recipe), out)
     for check in checks:
         typer.echo(check.line())
     failed = sum(not c.passed for c in checks)

@@ -303,30 +303,16 @@ def fit_data(plan: Plan, ds, cfg: Config, first_epoch: int = 0) -> dict:
     Batches hold `train.batch_size` examples (the global batch); tf.distribute
     splits each over the replicas. In-memory data has no files to shard by, so
     workers shard by data: each reads the same batches and keeps its part.
-    Each epoch's order is the one-device pipeline's (`pipeline.epoch_order`,
-    drawn from seed and epoch), so every worker agrees on it and a resumed run
-    (`first_epoch` > 0) goes on with the order of its next epoch.
+    The batches are the one-device pipeline's (`pipeline.train_dataset`, each
+    epoch's order drawn from seed and epoch), so every worker agrees on them and
+    a resumed run (`first_epoch` > 0) goes on with its next epoch's order.
     """
     import tensorflow as tf
 
-    from rnn_recipes.pipeline import epoch_order
+    from rnn_recipes.pipeline import train_dataset
 
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    batch_size = cfg.train.batch_size
-
-    def train_set(x, y, keep: int):
-        epoch = first_epoch - 1
-
-        def order():
-            nonlocal epoch
-            epoch += 1  # Keras iterates the dataset afresh every epoch
-            yield from epoch_order(len(x), cfg.seed, epoch, cfg.train.shuffle)[:keep]
-
-        x, y = tf.constant(x), tf.constant(y)
-        ids = tf.data.Dataset.from_generator(order, output_signature=tf.TensorSpec((), tf.int64))
-        batches = ids.batch(batch_size).map(lambda i: (tf.gather(x, i), tf.gather(y, i)))
-        return batches.apply(tf.data.experimental.assert_cardinality(-(-keep // batch_size))).with_options(options)
 
     # Keras averages the loss on each replica, then over replicas: exact only when
     # every replica holds as many examples, so the last batch must split evenly.
@@ -337,9 +323,11 @@ def fit_data(plan: Plan, ds, cfg: Config, first_epoch: int = 0) -> dict:
               f"so the last batch splits evenly over {plan.replicas} replicas", file=sys.stderr)
     validation = None
     if ds.has_val:  # evaluation weighs each replica's mean by its examples: exact with any split
-        validation = tf.data.Dataset.from_tensor_slices((ds.x_val, ds.y_val)).batch(batch_size).with_options(options)
+        validation = tf.data.Dataset.from_tensor_slices((ds.x_val, ds.y_val)).batch(cfg.train.batch_size)
+        validation = validation.with_options(options)
+    train = train_dataset(ds.x_train, ds.y_train, cfg, first_epoch, keep=len(ds.x_train) - left_out)
     return {
-        "x": train_set(ds.x_train, ds.y_train, len(ds.x_train) - left_out),
+        "x": train.with_options(options),
         "validation_data": validation,
         "shuffle": False,  # the order is the pipeline's
     }

@@ -96,8 +96,13 @@ def use_bucketing(cfg: Config) -> bool:
     return bool(cfg.train.bucketing)
 
 
-def epoch_batches(x: np.ndarray, y: np.ndarray, cfg: Config, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """The (x, y) batches of one training epoch, as NumPy arrays, in training order."""
+def epoch_batches(x: np.ndarray, y: np.ndarray, cfg: Config, epoch: int,
+                  keep: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The (x, y) batches of one training epoch, as NumPy arrays, in training order.
+
+    `keep` trains on only the first `keep` examples of the epoch's order (a
+    distributed run's even split); bucketed runs, always single-device, keep all.
+    """
     t = cfg.train
     if use_bucketing(cfg):
         widths = bucket_widths(x.shape[1])
@@ -105,11 +110,11 @@ def epoch_batches(x: np.ndarray, y: np.ndarray, cfg: Config, epoch: int) -> Iter
         for idx, width in plan:
             yield trim(x[idx], width, cfg.data.padding), y[idx]
         return
-    for idx in batches(epoch_order(len(x), cfg.seed, epoch, t.shuffle), t.batch_size):
+    for idx in batches(epoch_order(len(x), cfg.seed, epoch, t.shuffle)[:keep], t.batch_size):
         yield x[idx], y[idx]
 
 
-def train_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, first_epoch: int = 0):
+def train_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, first_epoch: int = 0, keep: int | None = None):
     """A prefetching `tf.data.Dataset` of `epoch_batches`; each pass over it is the next epoch.
 
     Args:
@@ -117,6 +122,7 @@ def train_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, first_epoch: int = 
         cfg: the run config (seed, batch size, shuffle, bucketing, padding).
         first_epoch: the epoch the first pass draws (a resumed run's `initial_epoch`), so a
             resumed run sees the batches an uninterrupted one would.
+        keep: train on the first `keep` examples of each epoch's order (default: all).
     """
     import tensorflow as tf
 
@@ -125,23 +131,23 @@ def train_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, first_epoch: int = 
     def generate():
         nonlocal epoch
         epoch += 1  # Keras iterates the dataset afresh every epoch
-        yield from epoch_batches(x, y, cfg, epoch)
+        yield from epoch_batches(x, y, cfg, epoch, keep)
 
     width = None if use_bucketing(cfg) else x.shape[1]
     signature = (
         tf.TensorSpec((None, width, *x.shape[2:]), tf.as_dtype(x.dtype)),
         tf.TensorSpec((None, *y.shape[1:]), tf.as_dtype(y.dtype)),
     )
-    n_batches = sum(1 for _ in _plan_sizes(x, cfg))
+    n_batches = sum(1 for _ in _plan_sizes(x, cfg, keep))
     ds = tf.data.Dataset.from_generator(generate, output_signature=signature)
     return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(tf.data.AUTOTUNE)
 
 
-def _plan_sizes(x: np.ndarray, cfg: Config) -> Iterator[int]:
+def _plan_sizes(x: np.ndarray, cfg: Config, keep: int | None = None) -> Iterator[int]:
     """Batch sizes of an epoch (the same every epoch), without gathering any data."""
     if use_bucketing(cfg):
         for idx, _ in bucket_batches(token_lengths(x), cfg.train.batch_size, bucket_widths(x.shape[1]), 0, 0, False):
             yield len(idx)
     else:
-        for idx in batches(np.arange(len(x)), cfg.train.batch_size):
+        for idx in batches(np.arange(len(x))[:keep], cfg.train.batch_size):
             yield len(idx)
