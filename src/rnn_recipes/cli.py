@@ -35,15 +35,11 @@ def resolve_config(name: str) -> Path:
 @contextmanager
 def user_errors():
     """Turn the library's user-facing errors into `error: ...` and exit code 2."""
-    from rnn_recipes.config import ConfigError
-    from rnn_recipes.data import DataError
-    from rnn_recipes.distribute import DistributeError
-    from rnn_recipes.generate import GenerateError
-    from rnn_recipes.runs import Interrupted, RunError
+    from rnn_recipes.errors import Interrupted, UserError
 
     try:
         yield
-    except (ConfigError, DataError, RunError, GenerateError, DistributeError) as exc:
+    except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     except Interrupted as exc:  # SIGINT/SIGTERM during training: the message holds the resume command

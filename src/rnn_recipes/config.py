@@ -2,7 +2,7 @@
 
 Everything a run needs is named here, validated once at load time, and
 trusted afterwards. YAML keys, Python field names and `--set a.b=c` paths are
-the same words. This module imports no other module of the project.
+the same words. Of the project, this module imports only `errors`.
 """
 
 from __future__ import annotations
@@ -16,16 +16,14 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from rnn_recipes.errors import ConfigError
+
 MAX_CONFIG_BYTES = 1_000_000  # a config is a dozen lines; anything this big is a mistake
 MAX_YAML_NODES = 100_000  # after alias expansion: stops "billion laughs" documents
 MAX_YAML_DEPTH = 50  # a config nests three levels; deep nesting would exhaust the parser's recursion
 # str.splitlines() breaks on these; a message that holds one would no longer be one line
 _LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 DEVICE_NAME = r"(?i)/(cpu|gpu):\d+"  # a local device, as tf.distribute.MirroredStrategy takes it
-
-
-class ConfigError(Exception):
-    """A config that cannot be used; the message is one line meant for the user."""
 
 
 def _one_line(message: str) -> str:

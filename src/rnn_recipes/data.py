@@ -22,16 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from rnn_recipes.config import Config, ImdbData, SineData, TextData
+from rnn_recipes.errors import DataError
 
 IMDB_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/imdb.npz"
 IMDB_SHA256 = "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f"
 IMDB_SEED = 113  # Keras' shuffle seed, so our arrays match keras.datasets.imdb.load_data
 START, OOV, INDEX_FROM = 1, 2, 3  # Keras' reserved ids: 0 is padding
 UNK = "<unk>"
-
-
-class DataError(Exception):
-    """A dataset that cannot be loaded; the message is one line meant for the user."""
 
 
 @dataclass(frozen=True)

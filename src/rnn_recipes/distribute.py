@@ -43,15 +43,12 @@ from typing import Any
 import numpy as np
 
 from rnn_recipes.config import Config
+from rnn_recipes.errors import DistributeError
 from rnn_recipes.runs import read_state
 
 TF_CONFIG_EXAMPLE = (
     'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}\''
 )
-
-
-class DistributeError(Exception):
-    """A distributed run that cannot start as configured; the message is one line meant for the user."""
 
 
 # --- TF_CONFIG ---------------------------------------------------------------

@@ -20,11 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnn_recipes.errors import GenerateError
+
 UNK = "<unk>"
-
-
-class GenerateError(Exception):
-    """Generation cannot start; the message is one line meant for the user."""
 
 
 def sample(probs: np.ndarray, temperature: float, top_k: int | None, rng: np.random.Generator) -> int:

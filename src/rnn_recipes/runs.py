@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterator
 
 from rnn_recipes.config import Config, ConfigError, build_config, dump_config, parse_yaml
 from rnn_recipes.data import sha256_file
+from rnn_recipes.errors import Interrupted, RunError
 
 MANIFEST = "manifest.json"
 CONFIG = "config.yaml"
@@ -41,22 +42,6 @@ STATE = "state.json"  # inside CHECKPOINT: written last, it names the checkpoint
 REPLACES = "replaces"  # inside CHECKPOINT of an --overwrite run: the run it will replace
 LOCK = ".lock"
 MAX_CONFIG_JSON = 10_000_000  # a model's config.json is kilobytes; refuse zip bombs before reading
-
-
-class RunError(Exception):
-    """A run directory that cannot be used; the message is one line meant for the user."""
-
-
-class Interrupted(BaseException):
-    """SIGINT or SIGTERM during training; the message says how to resume.
-
-    A BaseException, like KeyboardInterrupt, so no `except Exception` inside a
-    library swallows it.
-    """
-
-    def __init__(self, signum: int, message: str):
-        super().__init__(message)
-        self.exit_code = 128 + signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
 
 
 def resume_command(run_dir: Path) -> str:
