@@ -34,7 +34,7 @@ def cli(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def tiny_runs(tmp_path_factory):
     """Train every tiny config once (CI's smoke runs); tests read the run directories."""
-    from rnn_recipes.config import load_config
+    from rnn_recipes.config_load import load_config
     from rnn_recipes.train import train
 
     root = tmp_path_factory.mktemp("runs")

@@ -9,9 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rnn_recipes.config import (
-    MAX_CONFIG_BYTES,
     Config,
-    ConfigError,
     ImdbData,
     ModelConfig,
     OutputConfig,
@@ -19,10 +17,9 @@ from rnn_recipes.config import (
     TextData,
     TrainConfig,
     EncodingConfig,
-    build_config,
-    load_config,
-    parse_yaml,
 )
+from rnn_recipes.config_load import MAX_CONFIG_BYTES, build_config, load_config, parse_yaml
+from rnn_recipes.errors import ConfigError
 
 # (document, the message after the file name): each message names the key and what was expected
 BAD = [

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from conftest import TINY
-from rnn_recipes.config import ConfigError, load_config
+from rnn_recipes.config_load import load_config
+from rnn_recipes.errors import ConfigError
 
 # the tiny sine config stretched to 100-step windows: a long sequence, deterministic data and seed
 LONG_SINE = ["data.time_steps=100", "data.total_size=400", "data.test_size=400"]

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from conftest import CONFIGS
-from rnn_recipes.config import Config, load_config
+from rnn_recipes.config import Config
+from rnn_recipes.config_load import load_config
 from rnn_recipes.data import DataSpec
 from rnn_recipes.generate import Engine, GenerateError, detokenize, sample, seed_ids
 from rnn_recipes.model import build_model

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from conftest import CONFIGS
-from rnn_recipes.config import Config, load_config
+from rnn_recipes.config import Config
+from rnn_recipes.config_load import load_config
 from rnn_recipes.data import DataSpec, data_spec
 from rnn_recipes.model import build_model
 

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from conftest import TINY
-from rnn_recipes.config import Config, ConfigError, build_config, load_config
+from rnn_recipes.config import Config
+from rnn_recipes.config_load import build_config, load_config
+from rnn_recipes.errors import ConfigError
 from rnn_recipes.pipeline import bucket_batches, bucket_widths, epoch_batches, token_lengths, train_dataset, use_bucketing
 
 

@@ -11,7 +11,8 @@ import pytest
 
 from conftest import TINY
 from rnn_recipes.backend import import_keras
-from rnn_recipes.config import Config, load_config
+from rnn_recipes.config import Config
+from rnn_recipes.config_load import load_config
 from rnn_recipes.data import DataSpec
 from rnn_recipes.model import build_model, compile_model
 from test_reliability import SINE, epochs_in, interrupt_at  # its interruption mid-checkpoint

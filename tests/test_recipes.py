@@ -8,7 +8,7 @@ import json
 import pytest
 
 from conftest import ROOT, TINY
-from rnn_recipes.config import ConfigError
+from rnn_recipes.errors import ConfigError
 from rnn_recipes.recipes import (
     Band,
     check_band,
@@ -287,7 +287,8 @@ def test_sweep_trains_every_combination(cli, tmp_path):
 
 
 def test_early_stopped_runs_report_the_epoch_whose_weights_were_kept(tmp_path):
-    from rnn_recipes.config import dump_config, load_config
+    from rnn_recipes.config import dump_config
+    from rnn_recipes.config_load import load_config
 
     run_dir = tmp_path / "run"
     history = [{"loss": 1.0, "val_loss": 0.9}, {"loss": 0.5, "val_loss": 0.4}, {"loss": 0.2, "val_loss": 0.6}]

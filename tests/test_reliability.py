@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import TINY
-from rnn_recipes.config import load_config
+from rnn_recipes.config_load import load_config
 from rnn_recipes.data import sha256_file
 from rnn_recipes.runs import CHECKPOINT, Interrupted, RunError, check_keras_file, load_model_file, load_run, read_state
 

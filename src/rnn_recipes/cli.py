@@ -27,7 +27,7 @@ CONFIG_HELP = "A YAML config file, or the name of a bundled config (see `rnn con
 
 def resolve_config(name: str) -> Path:
     """A config path, or the bundled config of that name (`hello_lstm`, `tiny/sine_simple_rnn`)."""
-    from rnn_recipes.config import resolve_named
+    from rnn_recipes.bundled import resolve_named
 
     return resolve_named(name, "configs")
 
@@ -68,7 +68,8 @@ def train(
 ) -> None:
     """Train the model a config describes and save it to a run directory."""
     with user_errors():
-        from rnn_recipes.config import ConfigError, load_config
+        from rnn_recipes.config_load import load_config
+        from rnn_recipes.errors import ConfigError
 
         if resume is not None and (out is not None or overwrite):
             raise ConfigError("--resume continues its run directory in place; it takes no --out or --overwrite")
@@ -116,7 +117,7 @@ def summary(
 ) -> None:
     """Print the layer table and parameter counts, without loading the dataset or training."""
     with user_errors():
-        from rnn_recipes.config import load_config
+        from rnn_recipes.config_load import load_config
         from rnn_recipes.data import data_spec
 
         cfg = load_config(resolve_config(config), set_ or [])
@@ -129,7 +130,7 @@ def summary(
 @app.command()
 def configs() -> None:
     """List the bundled configs, one line each."""
-    from rnn_recipes.config import list_bundled
+    from rnn_recipes.bundled import list_bundled
 
     for name, about in list_bundled("configs"):
         typer.echo(f"{name:<34} {about}")
@@ -208,7 +209,7 @@ app.add_typer(recipe_app, name="recipe")
 
 def _load_recipe(name: str):
     """The recipe a file path or bundled name points at, validated."""
-    from rnn_recipes.config import resolve_named
+    from rnn_recipes.bundled import resolve_named
     from rnn_recipes.recipes import load_recipe
 
     return load_recipe(resolve_named(name, "recipes"))
@@ -284,7 +285,7 @@ def numpy_sine(
 ) -> None:
     """Train the from-scratch NumPy RNN on the seed's sine series (no TensorFlow) and print its losses."""
     with user_errors():
-        from rnn_recipes.config import ConfigError
+        from rnn_recipes.errors import ConfigError
 
         if epochs < 1 or units < 1 or lr <= 0:
             raise ConfigError(f"--epochs and --units must be at least 1 and --lr above 0; received {epochs}, {units}, {lr}")
@@ -315,7 +316,8 @@ def diagnose_gradients(
 ) -> None:
     """Per-step norm of the loss gradient w.r.t. the input sequence, and the weight-gradient norm before/after clipping."""
     with user_errors():
-        from rnn_recipes.config import ConfigError, load_config
+        from rnn_recipes.config_load import load_config
+        from rnn_recipes.errors import ConfigError
 
         cfg = load_config(resolve_config(config), set_ or [])
         if steps < 0 or batch < 1 or recurrent_scale <= 0 or (clipnorm is not None and clipnorm <= 0):

@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from rnn_recipes.backend import import_keras
-from rnn_recipes.config import Config, build_config
+from rnn_recipes.config import Config
+from rnn_recipes.config_load import build_config
 from rnn_recipes.data import Dataset, load_dataset
 from rnn_recipes.runs import write_text
 

@@ -31,19 +31,20 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rnn_recipes.config import (
+from rnn_recipes.bundled import list_bundled, resolve_named
+from rnn_recipes.config import Config
+from rnn_recipes.config_load import (
     KEY_PATH,
-    Config,
-    ConfigError,
     build_config,
-    list_bundled,
+    flatten,
+    parse_value,
     read_config_data,
     read_yaml_file,
-    resolve_named,
     set_path,
     validate,
 )
-from rnn_recipes.runs import MANIFEST, RunError, flatten, read_config, write_text
+from rnn_recipes.errors import ConfigError
+from rnn_recipes.runs import MANIFEST, RunError, read_config, write_text
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # a directory name, and part of a Config name
 METRIC = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -245,20 +246,18 @@ def sweep_recipe(config: str | Path, axes: list[str], overrides: list[str], name
         overrides: `KEY=VALUE` settings for every variant, as `--set`.
         name: the recipe's name; default `sweep-<config stem>`.
     """
-    from rnn_recipes.config import _parse_value
-
     matrix: dict[str, list] = {}
     for axis in axes:
         key, sep, values = axis.partition("=")
         if not sep or not KEY_PATH.fullmatch(key.strip()) or not values.strip():
             raise ConfigError(f"sweep axis {axis!r}: expected KEY=V1,V2,..., for example model.cell=simple_rnn,lstm,gru")
-        matrix[key.strip()] = [_parse_value(v.strip()) for v in values.split(",")]
+        matrix[key.strip()] = [parse_value(v.strip()) for v in values.split(",")]
     shared = {}
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not KEY_PATH.fullmatch(key.strip()):
             raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE, for example model.units=64")
-        shared[key.strip()] = _parse_value(raw)
+        shared[key.strip()] = parse_value(raw)
     data = {"name": name or f"sweep-{Path(config).stem}", "base": str(Path(config).resolve()), "set": shared, "matrix": matrix}
     return build_recipe(data, {}, "rnn sweep", None)
 

@@ -31,9 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from rnn_recipes.config import Config, ConfigError, build_config, dump_config, parse_yaml
+from rnn_recipes.config import Config, dump_config
+from rnn_recipes.config_load import build_config, flatten, parse_yaml
 from rnn_recipes.data import sha256_file
-from rnn_recipes.errors import Interrupted, RunError
+from rnn_recipes.errors import ConfigError, Interrupted, RunError
 
 MANIFEST = "manifest.json"
 CONFIG = "config.yaml"
@@ -294,16 +295,6 @@ def fingerprint(cfg: Config) -> dict[str, Any]:
 
 def fingerprint_hash(cfg: Config) -> str:
     return hashlib.sha256(json.dumps(fingerprint(cfg), sort_keys=True).encode()).hexdigest()
-
-
-def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested mappings as dotted keys: {"a": {"b": 1}} -> {"a.b": 1}."""
-    if not isinstance(d, dict):
-        return {prefix: d}
-    flat: dict[str, Any] = {}
-    for k, v in d.items():
-        flat.update(flatten(v, f"{prefix}.{k}" if prefix else k))
-    return flat
 
 
 def check_resumable(run_dir: Path, state: dict, cfg: Config) -> None:
