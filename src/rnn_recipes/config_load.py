@@ -166,14 +166,25 @@ def set_path(data: dict, key: str, value: Any, label: str | None = None) -> None
 KEY_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
+def parse_override(item: str) -> tuple[str, Any]:
+    """One `--set` item, `KEY.PATH=VALUE`, as (key path, value); the value is read by `parse_value`.
+
+    Example:
+        >>> parse_override("model.units=64")
+        ('model.units', 64)
+    """
+    key, sep, raw = item.partition("=")
+    if not sep or not KEY_PATH.fullmatch(key.strip()):
+        raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE, for example model.units=64")
+    return key.strip(), parse_value(raw)
+
+
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
     """Apply `a.b=c` overrides to a raw config mapping (a new dict is returned)."""
     data = copy.deepcopy(data)
     for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not KEY_PATH.fullmatch(key.strip()):
-            raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE, for example model.units=64")
-        set_path(data, key.strip(), parse_value(raw), label=f"--set {item!r}")
+        key, value = parse_override(item)
+        set_path(data, key, value, label=f"--set {item!r}")
     return data
 
 

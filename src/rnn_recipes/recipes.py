@@ -37,6 +37,7 @@ from rnn_recipes.config_load import (
     KEY_PATH,
     build_config,
     flatten,
+    parse_override,
     parse_value,
     read_config_data,
     read_yaml_file,
@@ -252,12 +253,7 @@ def sweep_recipe(config: str | Path, axes: list[str], overrides: list[str], name
         if not sep or not KEY_PATH.fullmatch(key.strip()) or not values.strip():
             raise ConfigError(f"sweep axis {axis!r}: expected KEY=V1,V2,..., for example model.cell=simple_rnn,lstm,gru")
         matrix[key.strip()] = [parse_value(v.strip()) for v in values.split(",")]
-    shared = {}
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not KEY_PATH.fullmatch(key.strip()):
-            raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE, for example model.units=64")
-        shared[key.strip()] = parse_value(raw)
+    shared = dict(parse_override(item) for item in overrides)
     data = {"name": name or f"sweep-{Path(config).stem}", "base": str(Path(config).resolve()), "set": shared, "matrix": matrix}
     return build_recipe(data, {}, "rnn sweep", None)
 
