@@ -143,7 +143,7 @@ def test_a_float16_run_resumes_its_loss_scale_and_refuses_another_precision(cli,
 
 
 def test_float32_keeps_the_fingerprint_of_checkpoints_written_before_the_key():
-    from rnn_recipes.runs import fingerprint
+    from rnn_recipes.checkpoint_state import fingerprint
 
     assert "train.precision" not in fingerprint(imdb_config("float32"))  # an older checkpoint still resumes
     assert fingerprint(imdb_config("mixed_bfloat16"))["train.precision"] == "mixed_bfloat16"

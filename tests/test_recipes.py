@@ -21,7 +21,7 @@ from rnn_recipes.recipes import (
     variant_dir,
     write_leaderboard,
 )
-from rnn_recipes.runs import RunError
+from rnn_recipes.errors import RunError
 
 RECIPES = ROOT / "recipes"
 ALL_RECIPES = sorted(RECIPES.rglob("*.yaml"))
@@ -303,7 +303,7 @@ def test_early_stopped_runs_report_the_epoch_whose_weights_were_kept(tmp_path):
 
 def test_an_interrupted_variant_is_cleared_for_a_fresh_start(tmp_path):
     from rnn_recipes.recipes import _ready
-    from rnn_recipes.runs import save_config
+    from rnn_recipes.rundir import save_config
 
     recipe = load_recipe(write(tmp_path, BASE))
     run_dir = tmp_path / "out" / recipe.name / "base"

@@ -20,9 +20,12 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import TINY
+from rnn_recipes.checkpoint_state import CHECKPOINT, read_state
 from rnn_recipes.config_load import load_config
-from rnn_recipes.data import sha256_file
-from rnn_recipes.runs import CHECKPOINT, Interrupted, RunError, check_keras_file, load_model_file, load_run, read_state
+from rnn_recipes.errors import Interrupted, RunError
+from rnn_recipes.fileio import sha256_file
+from rnn_recipes.runs import load_run
+from rnn_recipes.safeload import check_keras_file, load_model_file
 
 SINE = TINY / "sine_simple_rnn.yaml"
 
@@ -611,7 +614,7 @@ def test_only_http_urls_are_downloaded(tmp_path):
 def test_a_disk_that_fills_up_mid_run_keeps_the_last_checkpoint(cli, tmp_path, monkeypatch):
     import errno
 
-    import rnn_recipes.runs as runs
+    import rnn_recipes.fileio as runs
 
     real_fsync = os.fsync
     calls = []

@@ -23,23 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from rnn_recipes.backend import import_keras
-from rnn_recipes.config import Config
-from rnn_recipes.data import sha256_file
-from rnn_recipes.runs import (
-    CHECKPOINT,
-    REPLACES,
-    STATE,
-    RunError,
-    atomic_write,
-    check_keras_file,
-    check_resumable,
-    deferred_signals,
-    fingerprint,
-    fingerprint_hash,
-    read_state,
-    resume_command,
-    write_json,
+from rnn_recipes.checkpoint_state import (
+    CHECKPOINT, REPLACES, STATE, check_resumable, fingerprint, fingerprint_hash, read_state, resume_command,
 )
+from rnn_recipes.config import Config
+from rnn_recipes.errors import RunError
+from rnn_recipes.fileio import atomic_write, sha256_file, write_json
+from rnn_recipes.safeload import check_keras_file
+from rnn_recipes.signals import deferred_signals
 
 keras = import_keras()
 

@@ -76,7 +76,8 @@ def train(
         if config is None and resume is None:
             raise ConfigError("give a CONFIG to train (see `rnn configs`), or --resume RUN_DIR")
         if config is None:
-            from rnn_recipes.runs import CONFIG, RunError
+            from rnn_recipes.errors import RunError
+            from rnn_recipes.rundir import CONFIG
 
             if not resume.is_dir():
                 raise RunError(f"run directory not found: {resume}")

@@ -7,7 +7,6 @@ Token data is integer ids of shape (N, T); sine data is float values of shape
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import pickle
@@ -23,6 +22,7 @@ import numpy as np
 
 from rnn_recipes.config import Config, ImdbData, SineData, TextData
 from rnn_recipes.errors import DataError
+from rnn_recipes.fileio import sha256_file
 
 IMDB_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/imdb.npz"
 IMDB_SHA256 = "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f"
@@ -212,14 +212,6 @@ def default_corpus() -> str:
 
 def cache_dir() -> Path:
     return Path(os.environ.get("RNN_RECIPES_CACHE", Path.home() / ".cache" / "rnn-recipes"))
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def download(url: str, dest: Path, sha256: str) -> Path:

@@ -31,7 +31,7 @@ from rnn_recipes.backend import import_keras
 from rnn_recipes.config import Config
 from rnn_recipes.config_load import build_config
 from rnn_recipes.data import Dataset, load_dataset
-from rnn_recipes.runs import write_text
+from rnn_recipes.fileio import write_text
 
 keras = import_keras()
 import tensorflow as tf  # noqa: E402  (the diagnostics use GradientTape: TensorFlow backend)

@@ -44,7 +44,7 @@ import numpy as np
 
 from rnn_recipes.config import Config
 from rnn_recipes.errors import DistributeError
-from rnn_recipes.runs import read_state
+from rnn_recipes.checkpoint_state import read_state
 
 TF_CONFIG_EXAMPLE = (
     'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}\''

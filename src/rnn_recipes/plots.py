@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display on training machines
 import matplotlib.pyplot as plt  # noqa: E402
 
-from rnn_recipes.runs import atomic_write  # noqa: E402
+from rnn_recipes.fileio import atomic_write  # noqa: E402
 
 
 def _save(fig, path: Path) -> None:

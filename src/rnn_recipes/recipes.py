@@ -44,8 +44,10 @@ from rnn_recipes.config_load import (
     set_path,
     validate,
 )
-from rnn_recipes.errors import ConfigError
-from rnn_recipes.runs import MANIFEST, RunError, read_config, write_text
+from rnn_recipes.errors import ConfigError, RunError
+from rnn_recipes.fileio import write_text
+from rnn_recipes.rundir import MANIFEST
+from rnn_recipes.runs import read_config
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # a directory name, and part of a Config name
 METRIC = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")

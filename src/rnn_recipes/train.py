@@ -18,9 +18,8 @@ from rnn_recipes.backend import import_keras
 from rnn_recipes.config import Config
 from rnn_recipes.data import Dataset, load_dataset
 from rnn_recipes.metrics import evaluate_model
-from rnn_recipes.runs import (
-    atomic_write, check_free_space, open_run, save_config, write_json, write_manifest, write_text,
-)
+from rnn_recipes.fileio import atomic_write, write_json, write_text
+from rnn_recipes.rundir import check_free_space, open_run, save_config, write_manifest
 
 keras = import_keras()
 

@@ -1,0 +1,91 @@
+"""A run's checkpoint state: reading `checkpoint/state.json`, and whether a config may resume it.
+
+`checkpoint.py` writes the checkpoint and needs Keras; this module only reads
+its state and judges a resume, so the run directory code and the distributed
+launcher can ask about a checkpoint without importing TensorFlow.
+
+May import: config, config_load, errors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+from rnn_recipes.config import Config
+from rnn_recipes.config_load import flatten
+from rnn_recipes.errors import RunError
+
+CHECKPOINT = "checkpoint"  # the last completed epoch of an unfinished run
+STATE = "state.json"  # inside CHECKPOINT: written last, it names the checkpoint's files
+REPLACES = "replaces"  # inside CHECKPOINT of an --overwrite run: the run it will replace
+
+
+def resume_command(run_dir: Path) -> str:
+    return f"rnn train --resume {shlex.quote(str(run_dir))}"
+
+
+def read_state(run_dir: Path) -> dict | None:
+    """The checkpoint state of an unfinished run, or None when no epoch has completed."""
+    path = Path(run_dir) / CHECKPOINT / STATE
+    if not path.is_file():
+        return None
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        es = state.get("early_stopping") or {}
+        valid = (
+            isinstance(state["epoch"], int)
+            and isinstance(state["history"], dict)
+            and isinstance(state["model_sha256"], str)
+            # names inside checkpoint/, never a path elsewhere
+            and re.fullmatch(r"epoch-\d{4,}\.keras", state["model"])
+            and (es.get("best_weights") is None or re.fullmatch(r"best-\d{4,}\.npz", es["best_weights"]))
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        valid = False
+    if not valid:
+        raise RunError(f"{path} is unreadable or altered; the checkpoint cannot be trusted")
+    return state
+
+
+# --- resuming: what a checkpoint fixes --------------------------------------
+
+# What a resumed run may not change: the weights and optimizer state only fit these.
+FROZEN_SECTIONS = ("seed", "data", "encoding", "model")
+FROZEN_TRAIN_KEYS = ("optimizer", "precision")  # mixed_float16 adds loss-scale state to the optimizer
+# Frozen keys added since checkpoints were first written, with the value a checkpoint without them
+# was trained under: at that value they stay out of the fingerprint, so such a checkpoint still resumes.
+ADDED_KEYS = {"train.precision": "float32"}
+
+
+def fingerprint(cfg: Config) -> dict[str, Any]:
+    """The flattened part of a config that a resumed run must share with its checkpoint."""
+    full = cfg.to_dict()
+    part = {k: full[k] for k in FROZEN_SECTIONS}
+    part["train"] = {k: full["train"][k] for k in FROZEN_TRAIN_KEYS}
+    return {k: v for k, v in flatten(part).items() if k not in ADDED_KEYS or v != ADDED_KEYS[k]}
+
+
+def fingerprint_hash(cfg: Config) -> str:
+    return hashlib.sha256(json.dumps(fingerprint(cfg), sort_keys=True).encode()).hexdigest()
+
+
+def check_resumable(run_dir: Path, state: dict, cfg: Config) -> None:
+    """Refuse to continue a checkpoint under a config it does not fit."""
+    if state["epoch"] > cfg.train.epochs:
+        raise RunError(
+            f"{run_dir}: it has trained {state['epoch']} epochs already; train.epochs ({cfg.train.epochs}) must be at least that"
+        )
+    if state.get("config_hash") == fingerprint_hash(cfg):
+        return
+    old, new = {**ADDED_KEYS, **state.get("fingerprint", {})}, {**ADDED_KEYS, **fingerprint(cfg)}
+    changed = next((k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)), "the config")
+    raise RunError(
+        f"{run_dir}: cannot resume: {changed} changed ({old.get(changed)!r} -> {new.get(changed)!r}); "
+        f"a resumed run keeps its seed, data, encoding, model, train.optimizer and train.precision "
+        f"(epochs, patience, learning_rate, batch_size may change); start a new run instead"
+    )
