@@ -68,24 +68,10 @@ def train(
 ) -> None:
     """Train the model a config describes and save it to a run directory."""
     with user_errors():
-        from rnn_recipes.config_load import load_config
-        from rnn_recipes.errors import ConfigError
+        from rnn_recipes.rundir import training_config
 
-        if resume is not None and (out is not None or overwrite):
-            raise ConfigError("--resume continues its run directory in place; it takes no --out or --overwrite")
-        if config is None and resume is None:
-            raise ConfigError("give a CONFIG to train (see `rnn configs`), or --resume RUN_DIR")
-        if config is None:
-            from rnn_recipes.errors import RunError
-            from rnn_recipes.rundir import CONFIG
-
-            if not resume.is_dir():
-                raise RunError(f"run directory not found: {resume}")
-            if not (resume / CONFIG).is_file():
-                raise RunError(f"{resume} is not a run directory (no {CONFIG}); expected a directory written by `rnn train`")
-            cfg = load_config(resume / CONFIG, set_ or [])
-        else:
-            cfg = load_config(resolve_config(config), set_ or [])
+        path = resolve_config(config) if config is not None else None
+        cfg = training_config(path, set_ or [], resume=resume, out=out, overwrite=overwrite)
         from rnn_recipes.train import train as train_run
 
         with redirect_stdout(sys.stderr):  # progress to stderr; stdout carries only the run directory

@@ -9,7 +9,7 @@ While a run trains, `checkpoint/` holds its last completed epoch (see
 checkpoint.py) and `.lock` keeps a second training out. `--overwrite` trains
 into a hidden sibling and swaps it in only once it is complete.
 
-May import: checkpoint_state, config, errors, fileio, signals.
+May import: checkpoint_state, config, config_load, errors, fileio, signals.
 """
 
 from __future__ import annotations
@@ -27,13 +27,43 @@ from typing import Callable, Iterator
 
 from rnn_recipes.checkpoint_state import CHECKPOINT, REPLACES, check_resumable, read_state, resume_command
 from rnn_recipes.config import Config, dump_config
-from rnn_recipes.errors import Interrupted, RunError
+from rnn_recipes.config_load import load_config
+from rnn_recipes.errors import ConfigError, Interrupted, RunError
 from rnn_recipes.fileio import fsync_dir, sha256_file, write_json, write_text
 from rnn_recipes.signals import deferred_signals, signals_interrupt
 
 MANIFEST = "manifest.json"
 CONFIG = "config.yaml"
 LOCK = ".lock"
+
+
+def require_run_dir(path: Path) -> None:
+    """Refuse a path that is not a directory written by `rnn train` (it has a config.yaml)."""
+    if not path.is_dir():
+        raise RunError(f"run directory not found: {path}")
+    if not (path / CONFIG).is_file():
+        raise RunError(f"{path} is not a run directory (no {CONFIG}); expected a directory written by `rnn train`")
+
+
+def training_config(
+    config: Path | None, overrides: list[str], *, resume: Path | None = None, out: Path | None = None, overwrite: bool = False
+) -> Config:
+    """The config `rnn train` trains: `config` with `overrides`, or with --resume alone, the run's own config.
+
+    Args:
+        config: a config file; None to resume `resume` under the config it was started with.
+        overrides: `KEY.PATH=VALUE` settings, as `--set`.
+        resume: an unfinished run directory to continue in place.
+        out, overwrite: as `open_run` takes them; refused together with `resume`.
+    """
+    if resume is not None and (out is not None or overwrite):
+        raise ConfigError("--resume continues its run directory in place; it takes no --out or --overwrite")
+    if config is None and resume is None:
+        raise ConfigError("give a CONFIG to train (see `rnn configs`), or --resume RUN_DIR")
+    if config is None:
+        require_run_dir(resume)
+        config = resume / CONFIG
+    return load_config(config, overrides)
 
 
 @dataclass
@@ -140,10 +170,7 @@ def _create(cfg: Config, out: Path | None, overwrite: bool) -> RunDir:
 
 
 def _reopen(path: Path, cfg: Config) -> RunDir:
-    if not path.is_dir():
-        raise RunError(f"run directory not found: {path}")
-    if not (path / CONFIG).is_file():
-        raise RunError(f"{path} is not a run directory (no {CONFIG}); expected a directory written by `rnn train`")
+    require_run_dir(path)
     if (path / MANIFEST).is_file():
         raise RunError(f"{path} is a finished run; there is nothing to resume")
     replaces = path / CHECKPOINT / REPLACES

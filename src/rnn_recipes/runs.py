@@ -13,7 +13,7 @@ from rnn_recipes.config import Config
 from rnn_recipes.config_load import build_config, parse_yaml
 from rnn_recipes.errors import ConfigError, RunError
 from rnn_recipes.fileio import sha256_file
-from rnn_recipes.rundir import CONFIG, MANIFEST
+from rnn_recipes.rundir import CONFIG, MANIFEST, require_run_dir
 from rnn_recipes.safeload import load_model_file
 
 
@@ -32,9 +32,9 @@ class Run:
 
 
 def read_config(run_dir: Path) -> Config:
+    """The config a run was trained under; refuse a directory that is not a run."""
+    require_run_dir(run_dir)
     path = run_dir / CONFIG
-    if not path.is_file():
-        raise RunError(f"{run_dir} is not a run directory (no {CONFIG}); expected a directory written by `rnn train`")
     try:
         data, lines = parse_yaml(path.read_text(encoding="utf-8"), str(path))
         return build_config(data, lines, str(path))
@@ -45,8 +45,6 @@ def read_config(run_dir: Path) -> Config:
 def load_run(run_dir: Path) -> Run:
     """Read a complete run; refuse incomplete or altered ones."""
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise RunError(f"run directory not found: {run_dir}")
     config = read_config(run_dir)
     manifest = run_dir / MANIFEST
     if not manifest.is_file():
