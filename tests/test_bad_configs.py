@@ -18,7 +18,8 @@ from rnn_recipes.config import (
     TrainConfig,
     EncodingConfig,
 )
-from rnn_recipes.config_load import MAX_CONFIG_BYTES, build_config, load_config, parse_yaml
+from rnn_recipes.config_load import build_config, load_config
+from rnn_recipes.safeyaml import MAX_CONFIG_BYTES, parse_yaml
 from rnn_recipes.errors import ConfigError
 
 # (document, the message after the file name): each message names the key and what was expected

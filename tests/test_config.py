@@ -7,7 +7,8 @@ import yaml
 
 from conftest import CONFIGS, TINY
 from rnn_recipes.config import Config, dump_config
-from rnn_recipes.config_load import build_config, load_config, parse_yaml
+from rnn_recipes.config_load import build_config, load_config
+from rnn_recipes.safeyaml import parse_yaml
 from rnn_recipes.errors import ConfigError
 
 ALL_CONFIGS = sorted(CONFIGS.rglob("*.yaml"))

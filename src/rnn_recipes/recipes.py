@@ -40,7 +40,6 @@ from rnn_recipes.config_load import (
     parse_override,
     parse_value,
     read_config_data,
-    read_yaml_file,
     set_path,
     validate,
 )
@@ -48,6 +47,7 @@ from rnn_recipes.errors import ConfigError, RunError
 from rnn_recipes.fileio import write_text
 from rnn_recipes.rundir import MANIFEST
 from rnn_recipes.runs import read_config
+from rnn_recipes.safeyaml import read_yaml_file
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # a directory name, and part of a Config name
 METRIC = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")

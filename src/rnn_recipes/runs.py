@@ -1,6 +1,6 @@
 """Finished runs, read back: a run's config, metrics, vocabulary and model, checked against its manifest.
 
-May import: config, config_load, errors, fileio, rundir, safeload.
+May import: config, config_load, errors, fileio, rundir, safeload, safeyaml.
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rnn_recipes.config import Config
-from rnn_recipes.config_load import build_config, parse_yaml
+from rnn_recipes.config_load import build_config
 from rnn_recipes.errors import ConfigError, RunError
 from rnn_recipes.fileio import sha256_file
 from rnn_recipes.rundir import CONFIG, MANIFEST, require_run_dir
 from rnn_recipes.safeload import load_model_file
+from rnn_recipes.safeyaml import parse_yaml
 
 
 @dataclass
