@@ -126,6 +126,7 @@ def persistence(x: np.ndarray, y: np.ndarray) -> dict:
 
 
 def _binary_baselines(model, ds: Dataset, batch_size: int, metrics: dict) -> dict:
+    # labels are 0.0/1.0: the mean is the share of the positive class
     return {"majority_baseline_accuracy": float(max(ds.y_test.mean(), 1 - ds.y_test.mean()))}
 
 
