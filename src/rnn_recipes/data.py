@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnn_recipes import tasks
 from rnn_recipes.config import Config, ImdbData, SineData, TextData
 from rnn_recipes.errors import DataError
 from rnn_recipes.fileio import sha256_file
@@ -29,6 +30,8 @@ IMDB_SHA256 = "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f"
 IMDB_SEED = 113  # Keras' shuffle seed, so our arrays match keras.datasets.imdb.load_data
 START, OOV, INDEX_FROM = 1, 2, 3  # Keras' reserved ids: 0 is padding
 UNK = "<unk>"
+# the task each kind of data poses; `rnn_recipes.tasks` says what a task means
+TASK_OF_KIND = {"imdb": "binary", "text": "next_token", "sine": "regression"}
 
 
 @dataclass(frozen=True)
@@ -36,10 +39,11 @@ class DataSpec:
     """What the model needs to know about the data, without the data itself.
 
     Attributes:
-        task: "binary", "next_token" or "regression".
+        task: the name of the task the data poses, a key of `rnn_recipes.tasks.TASKS`.
         seq_len: time steps per example.
-        vocab_size: distinct input ids for token tasks (IMDB's include padding id 0).
-        num_classes: output classes for next_token.
+        vocab_size: distinct input ids for token data (IMDB's include padding id 0);
+            0 means the inputs are real values, one per step (N, T, 1).
+        num_classes: output classes (next_token: the vocabulary).
         sequence_output: predict at every step (many-to-many) instead of once.
     """
 
@@ -48,6 +52,9 @@ class DataSpec:
     vocab_size: int = 0
     num_classes: int = 0
     sequence_output: bool = False
+
+    def __post_init__(self) -> None:
+        tasks.get(self.task)  # an unknown task fails here, where the spec is made
 
 
 @dataclass
@@ -81,15 +88,15 @@ def load_dataset(cfg: Config) -> Dataset:
     return loaders[cfg.data.kind](cfg.data, cfg.seed)
 
 
+def task_name(cfg: Config) -> str:
+    """The name of the task `cfg`'s data poses, without reading any data."""
+    return TASK_OF_KIND[cfg.data.kind]
+
+
 def data_spec(cfg: Config) -> DataSpec:
     """The model-facing shape of the data, cheaply (text reads its corpus, nothing downloads)."""
-    d = cfg.data
-    if d.kind == "imdb":
-        return DataSpec("binary", d.maxlen, vocab_size=d.num_words)
-    if d.kind == "sine":
-        return DataSpec("regression", d.time_steps)
-    vocab = build_vocab(tokenize(read_corpus(d, allow_download=False), d), d)
-    return DataSpec("next_token", d.seq_length, len(vocab), len(vocab), d.objective == "many_to_many")
+    specs = {"imdb": imdb_spec, "text": text_spec, "sine": sine_spec}
+    return specs[cfg.data.kind](cfg.data)
 
 
 def _split_tail(x: np.ndarray, y: np.ndarray, frac: float) -> tuple[np.ndarray, ...]:
@@ -185,8 +192,11 @@ def load_imdb(d: ImdbData, seed: int) -> Dataset:
         splits.append((_encode_reviews(xs, d), ys.astype("float32")))
     (x_train, y_train), (x_test, y_test) = splits
     x_train, y_train, x_val, y_val = _split_tail(x_train, y_train, d.val_split)
-    spec = DataSpec("binary", d.maxlen, vocab_size=d.num_words)
-    return Dataset(spec, x_train, y_train, x_val, y_val, x_test, y_test)
+    return Dataset(imdb_spec(d), x_train, y_train, x_val, y_val, x_test, y_test)
+
+
+def imdb_spec(d: ImdbData) -> DataSpec:
+    return DataSpec(TASK_OF_KIND[d.kind], d.maxlen, vocab_size=d.num_words)
 
 
 def _encode_reviews(reviews: np.ndarray, d: ImdbData) -> np.ndarray:
@@ -320,8 +330,13 @@ def load_text(d: TextData, seed: int) -> Dataset:
     test_name = "test"
     if len(x_test) == 0:  # too little text to hold out: report on the training windows, and say so
         x_test, y_test, test_name = x_train, y_train, "train"
-    spec = DataSpec("next_token", d.seq_length, len(vocab), len(vocab), d.objective == "many_to_many")
+    spec = DataSpec(TASK_OF_KIND[d.kind], d.seq_length, len(vocab), len(vocab), d.objective == "many_to_many")
     return Dataset(spec, x_train, y_train, x_val, y_val, x_test, y_test, test_name, vocab, d.level)
+
+
+def text_spec(d: TextData) -> DataSpec:
+    vocab = build_vocab(tokenize(read_corpus(d, allow_download=False), d), d)
+    return DataSpec(TASK_OF_KIND[d.kind], d.seq_length, len(vocab), len(vocab), d.objective == "many_to_many")
 
 
 # --- sine --------------------------------------------------------------------
@@ -343,8 +358,9 @@ def load_sine(d: SineData, seed: int) -> Dataset:
     x_train, y_train, x_val, y_val = _split_tail(x, y, d.val_split)
     x_test, y_test = sine_windows(np.sin(d.frequency * np.arange(d.test_size)), d.time_steps)
     x_test, y_test = x_test[-d.test_windows :], y_test[-d.test_windows :]
-    # persistence: predict that the next value equals the last one seen
-    last = x_test[:, -1, :]
-    baseline = {"mse": float(np.mean((last - y_test) ** 2)), "mae": float(np.mean(np.abs(last - y_test)))}
-    spec = DataSpec("regression", d.time_steps)
-    return Dataset(spec, x_train, y_train, x_val, y_val, x_test, y_test, extra={"persistence": baseline})
+    extra = {"persistence": tasks.persistence(x_test, y_test)}  # predict that the next value is the last one seen
+    return Dataset(sine_spec(d), x_train, y_train, x_val, y_val, x_test, y_test, extra=extra)
+
+
+def sine_spec(d: SineData) -> DataSpec:
+    return DataSpec(TASK_OF_KIND[d.kind], d.time_steps)

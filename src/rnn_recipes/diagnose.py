@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnn_recipes import tasks
 from rnn_recipes.backend import import_keras
 from rnn_recipes.config import Config
 from rnn_recipes.config_load import build_config
@@ -37,15 +38,10 @@ keras = import_keras()
 import tensorflow as tf  # noqa: E402  (the diagnostics use GradientTape: TensorFlow backend)
 
 from rnn_recipes import plots  # noqa: E402
-from rnn_recipes.model import build_model, compile_model, dtype_policy, loss_and_metrics  # noqa: E402
+from rnn_recipes.model import build_model, compile_model, dtype_policy  # noqa: E402
 from rnn_recipes.train import seed_everything  # noqa: E402
 
 RECURRENT = (keras.layers.RNN, keras.layers.Bidirectional)  # SimpleRNN, LSTM, GRU are RNNs
-LOSSES = {  # loss objects match the target's rank to the output's, as fit does
-    "binary_crossentropy": keras.losses.BinaryCrossentropy,
-    "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,
-    "mse": keras.losses.MeanSquaredError,
-}
 
 
 @dataclass
@@ -101,7 +97,7 @@ def gradients(model: keras.Model, x: np.ndarray, y: np.ndarray, loss_name: str) 
     The model is applied layer by layer so that the tape can hold the tensor
     the first recurrent layer reads (after the embedding or one-hot encoding).
     """
-    loss_fn = LOSSES[loss_name]()
+    loss_fn = loss_object(loss_name)
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     split = _first_recurrent(model) - (len(model.layers) - len(layers))
     with tf.GradientTape() as tape:
@@ -119,6 +115,17 @@ def gradients(model: keras.Model, x: np.ndarray, y: np.ndarray, loss_name: str) 
     # an embedding's gradient arrives as IndexedSlices (only the rows used); densify it
     weights = [np.zeros(w.shape) if g is None else tf.convert_to_tensor(g).numpy() for w, g in zip(model.trainable_weights, d_weights)]
     return float(loss), step_norms, weights
+
+
+def loss_object(name: str) -> keras.losses.Loss:
+    """The loss `compile(loss=name)` trains with, as the object that fit makes of it.
+
+    A loss object, unlike the bare function, matches the target's rank to the
+    output's, as fit does. Keras names each loss function's class after it
+    (mse is mean_squared_error: MeanSquaredError).
+    """
+    function = keras.losses.get(name)
+    return keras.losses.get("".join(part.capitalize() for part in function.__name__.split("_")))
 
 
 def float64():
@@ -189,7 +196,7 @@ def diagnose_gradients(
         ds: the dataset, if already loaded.
     """
     ds = ds or load_dataset(cfg)
-    loss_name, _ = loss_and_metrics(ds.spec.task)
+    loss_name = tasks.of(ds.spec).loss
     x, y = _as_float64(ds.x_train[:batch]), ds.y_train[:batch]
     clipnorm, clipvalue = clipping(cfg, clipnorm)
     rows = []

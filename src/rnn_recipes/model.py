@@ -1,8 +1,7 @@
 """Build the Keras model a config describes: input encoding -> recurrent stack -> head.
 
-The output layer and the loss follow the task the dataset poses:
-binary (sigmoid + binary cross-entropy), next_token (softmax + sparse
-categorical cross-entropy) and regression (linear + mean squared error).
+The output layer, the loss and the metrics are those of the task the dataset
+poses (`rnn_recipes.tasks`): e.g. binary is sigmoid + binary cross-entropy.
 `train.precision` names the Keras dtype policy the layers are built under.
 """
 
@@ -10,6 +9,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+from rnn_recipes import tasks
 from rnn_recipes.backend import import_keras
 from rnn_recipes.config import Config
 from rnn_recipes.data import DataSpec
@@ -31,18 +31,9 @@ EMBEDDING_INITIALIZERS = {
 }
 
 
-def loss_and_metrics(task: str) -> tuple[str, list[str]]:
-    """The loss and metrics a task is trained and reported with."""
-    return {
-        "binary": ("binary_crossentropy", ["accuracy"]),
-        "next_token": ("sparse_categorical_crossentropy", ["accuracy"]),
-        "regression": ("mse", ["mae"]),
-    }[task]
-
-
 def _encoder(cfg: Config, spec: DataSpec) -> tuple[keras.Input, keras.KerasTensor]:
     """The model's input and the (batch, time, features) tensor the RNN reads."""
-    if spec.task == "regression":
+    if not spec.vocab_size:  # no vocabulary: real values, one per step
         inputs = keras.Input((spec.seq_len, 1), name="values")
         return inputs, inputs
     enc = cfg.encoding
@@ -195,22 +186,18 @@ def build_model(cfg: Config, spec: DataSpec) -> keras.Model:
 
 
 def _build(cfg: Config, spec: DataSpec) -> keras.Model:
+    task = tasks.of(spec)
     inputs, x = _encoder(cfg, spec)
     for i in range(cfg.model.layers):
         # every layer but the last hands its whole sequence to the next one
         last = i == cfg.model.layers - 1
-        x = _recurrent_layer(cfg, i, return_sequences=not last or spec.sequence_output)(x)
+        x = _recurrent_layer(cfg, i, return_sequences=not last or task.per_step(spec))(x)
     if cfg.model.dense_units:
         x = keras.layers.Dense(cfg.model.dense_units, activation="relu", name="hidden")(x)
     # under mixed precision the head computes in float32: a sigmoid or softmax near 0 or 1,
     # and the loss taken from it, lose too much in 16 bits
     head = {} if cfg.train.precision == "float32" else {"dtype": "float32"}
-    if spec.task == "binary":
-        outputs = keras.layers.Dense(1, activation="sigmoid", name="output", **head)(x)
-    elif spec.task == "next_token":
-        outputs = keras.layers.Dense(spec.num_classes, activation="softmax", name="output", **head)(x)
-    else:
-        outputs = keras.layers.Dense(1, name="output", **head)(x)
+    outputs = keras.layers.Dense(task.units(spec), activation=task.activation, name="output", **head)(x)
     # the model keeps the policy it was built under: compile wraps the optimizer in a
     # LossScaleOptimizer when that policy is mixed_float16
     return keras.Model(inputs, outputs, name=cfg.name.replace(".", "_"))
@@ -223,8 +210,8 @@ def make_optimizer(cfg: Config) -> keras.optimizers.Optimizer:
 
 
 def compile_model(model: keras.Model, cfg: Config, spec: DataSpec) -> keras.Model:
-    loss, metrics = loss_and_metrics(spec.task)
-    model.compile(optimizer=make_optimizer(cfg), loss=loss, metrics=metrics, jit_compile=use_jit(cfg))
+    task = tasks.of(spec)
+    model.compile(optimizer=make_optimizer(cfg), loss=task.loss, metrics=list(task.metrics), jit_compile=use_jit(cfg))
     return model
 
 

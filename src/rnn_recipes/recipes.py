@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rnn_recipes import tasks
 from rnn_recipes.bundled import list_bundled, resolve_named
 from rnn_recipes.config import Config
 from rnn_recipes.config_load import (
@@ -43,6 +44,7 @@ from rnn_recipes.config_load import (
     set_path,
     validate,
 )
+from rnn_recipes.data import task_name
 from rnn_recipes.errors import ConfigError, RunError
 from rnn_recipes.fileio import write_text
 from rnn_recipes.rundir import MANIFEST
@@ -52,13 +54,6 @@ from rnn_recipes.safeyaml import read_yaml_file
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # a directory name, and part of a Config name
 METRIC = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 BAND_TEXT = re.compile(r"\s*(?P<metric>\S+)\s*(?P<op>>=|<=)\s*(?P<bound>\S+)\s*")
-
-# leaderboard columns when a recipe names none: the first one ranks the variants
-DEFAULT_METRICS = {
-    "imdb": ["val_accuracy", "accuracy"],
-    "text": ["val_loss", "val_accuracy"],
-    "sine": ["loss", "rmse"],
-}
 
 
 class _Strict(BaseModel):
@@ -395,15 +390,16 @@ def check_recipe(recipe: Recipe, out: Path) -> list[BandResult]:
     return [check_band(b, results[v.name], v.name) for v in recipe.variants for b in v.bands]
 
 
-def _higher_is_better(metric: str) -> bool:
-    return metric.endswith("accuracy")
+def recipe_task(recipe: Recipe) -> tasks.Task:
+    """The task the recipe's data poses: it names the default leaderboard columns and which way each ranks."""
+    return tasks.get(task_name(recipe.variants[0].config))
 
 
 def leaderboard_rows(recipe: Recipe, out: Path) -> tuple[list[str], list[dict]]:
     """(metric columns, one row per variant, best first by the first metric)."""
     results = _finished_results(recipe, out)
-    kind = recipe.variants[0].config.data.kind
-    metrics = recipe.spec.metrics or DEFAULT_METRICS[kind]
+    task = recipe_task(recipe)
+    metrics = recipe.spec.metrics or list(task.leaderboard)
     metrics = metrics + [b.metric for v in recipe.variants for b in v.bands if b.metric not in metrics]
     rows = []
     for variant in recipe.variants:
@@ -415,7 +411,7 @@ def leaderboard_rows(recipe: Recipe, out: Path) -> tuple[list[str], list[dict]]:
         row["epochs"] = int(res["epochs_run"]) if "epochs_run" in res else None
         row["bands"] = f"{sum(c.passed for c in checks)}/{len(checks)}" if checks else ""
         rows.append(row)
-    key, sign = metrics[0], (-1 if _higher_is_better(metrics[0]) else 1)
+    key, sign = metrics[0], (-1 if task.is_higher_better(metrics[0]) else 1)
     rows.sort(key=lambda r: (r[key] is None, sign * r[key] if r[key] is not None else 0.0))
     return metrics, rows
 
@@ -430,10 +426,11 @@ def _cell(value: Any) -> str:
 
 def leaderboard_markdown(recipe: Recipe, metrics: list[str], rows: list[dict]) -> str:
     columns = list(rows[0])
+    direction = "higher" if recipe_task(recipe).is_higher_better(metrics[0]) else "lower"
     lines = [
         f"# {recipe.name}",
         "",
-        f"Ranked by `{metrics[0]}` ({'higher' if _higher_is_better(metrics[0]) else 'lower'} is better). "
+        f"Ranked by `{metrics[0]}` ({direction} is better). "
         "Validation and training metrics are those of the epoch the run kept (the last, or the best with "
         "early stopping); the others are the test split's. "
         "Seconds per epoch is the median over epochs.",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnn_recipes import distribute
+from rnn_recipes import distribute, tasks
 from rnn_recipes.backend import import_keras
 from rnn_recipes.config import Config
 from rnn_recipes.data import Dataset, load_dataset
@@ -168,7 +168,7 @@ def _train(
     write_json(run_dir / "versions.json", _versions())
     if cfg.output.plots:
         plots.learning_curves(history, run_dir / "curves.png", title=cfg.name)
-        if ds.spec.task == "regression":
+        if tasks.of(ds.spec).prediction_plot:
             pred = model.predict(ds.x_test, batch_size=cfg.train.batch_size, verbose=0)
             plots.predictions(ds.y_test[:, 0], pred[:, 0], run_dir / "predictions.png", title=cfg.name)
     write_manifest(run_dir)

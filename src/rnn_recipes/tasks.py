@@ -1,0 +1,262 @@
+"""Tasks: what each kind of prediction means, one record per task.
+
+A task says everything the rest of the package needs to know about what is
+predicted: the model's output head (activation, units, whether it answers at
+every step), the loss and metrics it is trained and reported with, the
+baselines that give those metrics meaning, how recipe leaderboards rank its
+runs, and how one prediction is shown to a user. A data reader names the task
+its data poses in `DataSpec.task`; `of(spec)` finds the record. Nothing here
+imports TensorFlow: Keras losses, metrics and activations are named by the
+strings Keras accepts.
+
+Adding a task is one `Task` in `TASKS` plus the data reader that poses it.
+How the next ones plug in:
+
+- multi-class classification of labelled text (`multiclass`, registered):
+  softmax head with `spec.num_classes` units, sparse categorical
+  cross-entropy, accuracy, the majority-class baseline; a reader of labelled
+  text sets `num_classes`. A bag-of-words baseline is one more entry its
+  `baselines` function returns (a logistic regression on token counts, fit on
+  `ds.x_train`). Presented as label + probability.
+- multi-step forecasting (`forecast`): linear head with `units=lambda s:
+  s.horizon` (a `horizon` field the reader sets on `DataSpec`), MSE loss, MAE
+  metric; `baselines` returns persistence, seasonal naive and a linear
+  autoregression fitted on the training windows, and MASE (the model's MAE
+  over the seasonal naive's); `leaderboard=("mase", ...)`, no entry in
+  `higher_is_better`, so lower ranks first. Presented as the list of values;
+  `prediction_plot=True`.
+- sequence-to-sequence (`seq2seq`): per-step softmax over the target
+  vocabulary (`units=lambda s: s.num_classes`, `per_step=lambda s: True`),
+  sparse categorical cross-entropy. The encoder-decoder body is a model
+  choice (`model.architecture`), not a task fact, so the record keeps its
+  shape; `baselines` decodes the test set and returns exact match and BLEU
+  (`higher_is_better=("accuracy", "exact_match", "bleu")`). Presented as the
+  decoded target sequence.
+- per-token tagging (`tagging`): per-step softmax over tags
+  (`per_step=lambda s: True`), sparse categorical cross-entropy; padding is
+  kept out of the loss by the embedding's mask (`mask_zero`), which Keras
+  carries to the per-step output. `baselines` returns entity F1 and the
+  most-frequent-tag-per-token baseline; `leaderboard=("entity_f1", ...)`.
+  Presented as one (token, tag, probability) per input token.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from rnn_recipes.data import Dataset, DataSpec
+
+
+@dataclass(frozen=True)
+class Task:
+    """What one kind of prediction means: head, loss, metrics, baselines, ranking, presentation.
+
+    Attributes:
+        name: the key in `TASKS`, and the value of `DataSpec.task`.
+        summary: one line for a user.
+        activation: the output layer's Keras activation; None is linear.
+        units: the output layer's width for the data `spec`.
+        per_step: whether the model answers at every time step for `spec`
+            (its last recurrent layer returns sequences).
+        loss: the Keras loss the model is compiled with.
+        metrics: the Keras metrics it is compiled with.
+        baselines: `baselines(model, ds, batch_size, metrics)` -> the numbers
+            added to the test metrics that give them meaning (baselines, and
+            the metrics read in other units); `metrics` holds those computed so far.
+        leaderboard: the columns a recipe leaderboard shows when the recipe
+            names none; the first one ranks the variants.
+        higher_is_better: metric name endings for which higher is better
+            (e.g. "accuracy" covers "val_accuracy"); every other metric ranks
+            lower first.
+        present: `present(output, labels=None, top_k=5)` -> one example's model
+            output as a user reads it (a JSON-ready dict); `labels` names the
+            classes or tokens by id.
+        prediction_plot: whether a plot of predicted against actual test
+            values means something (real-valued targets).
+
+    Example:
+        >>> task = TASKS["binary"]
+        >>> task.loss, task.rank_by, task.is_higher_better(task.rank_by)
+        ('binary_crossentropy', 'val_accuracy', True)
+        >>> task.present(np.array([0.9]), labels=["negative", "positive"])
+        {'label': 'positive', 'probability': 0.9}
+    """
+
+    name: str
+    summary: str
+    activation: str | None
+    units: Callable[[DataSpec], int]
+    per_step: Callable[[DataSpec], bool]
+    loss: str
+    metrics: tuple[str, ...]
+    baselines: Callable[[Any, Dataset, int, dict], dict]
+    leaderboard: tuple[str, ...]
+    higher_is_better: tuple[str, ...]
+    present: Callable[..., dict]
+    prediction_plot: bool = False
+
+    @property
+    def rank_by(self) -> str:
+        """The metric that ranks a leaderboard when the recipe names none."""
+        return self.leaderboard[0]
+
+    def is_higher_better(self, metric: str) -> bool:
+        """Whether a larger `metric` ranks first."""
+        return metric.endswith(self.higher_is_better)
+
+
+# --- baselines ---------------------------------------------------------------
+
+
+def majority_accuracy(y: np.ndarray) -> float:
+    """The accuracy of always answering the most frequent class id in `y`."""
+    _, counts = np.unique(np.asarray(y).reshape(-1), return_counts=True)
+    return float(counts.max() / counts.sum())
+
+
+def persistence(x: np.ndarray, y: np.ndarray) -> dict:
+    """Errors of predicting that the next value equals the last one seen: x (N, T, 1), y (N, 1)."""
+    last = x[:, -1, :]
+    return {"mse": float(np.mean((last - y) ** 2)), "mae": float(np.mean(np.abs(last - y)))}
+
+
+def _binary_baselines(model, ds: Dataset, batch_size: int, metrics: dict) -> dict:
+    # labels are 0.0/1.0: the mean is the share of the positive class
+    return {"majority_baseline_accuracy": float(max(ds.y_test.mean(), 1 - ds.y_test.mean()))}
+
+
+def _multiclass_baselines(model, ds: Dataset, batch_size: int, metrics: dict) -> dict:
+    return {"majority_baseline_accuracy": majority_accuracy(ds.y_test)}
+
+
+def _language_model_baselines(model, ds: Dataset, batch_size: int, metrics: dict) -> dict:
+    """The cross-entropy in nats, bits per token and perplexity, on the test split and validation."""
+    splits = {ds.test_name: metrics["loss"]}
+    if ds.has_val:
+        splits["val"] = model.evaluate(ds.x_val, ds.y_val, batch_size=batch_size, verbose=0, return_dict=True)["loss"]
+    unit = "char" if ds.level == "char" else "word"
+    out = {}
+    for name, nats in splits.items():
+        out[f"{name}_loss_nats"] = nats
+        out[f"{name}_bits_per_{unit}"] = nats / math.log(2)
+        out[f"{name}_perplexity"] = math.exp(min(nats, 700.0))  # exp(710) overflows a float
+    return out
+
+
+def _regression_baselines(model, ds: Dataset, batch_size: int, metrics: dict) -> dict:
+    pred = model.predict(ds.x_test, batch_size=batch_size, verbose=0)
+    return {
+        "rmse": float(np.sqrt(np.mean((pred - ds.y_test) ** 2))),
+        "persistence_baseline": persistence(ds.x_test, ds.y_test),
+    }
+
+
+# --- presentation --------------------------------------------------------------
+
+
+def _name(i: int, labels: Sequence[str] | None) -> str | int:
+    return labels[i] if labels is not None else i
+
+
+def present_binary(output: np.ndarray, labels: Sequence[str] | None = None, top_k: int = 5) -> dict:
+    """The label a sigmoid output picks (threshold 0.5) and its probability."""
+    p = float(np.asarray(output).reshape(-1)[-1])
+    label = int(p >= 0.5)
+    return {"label": _name(label, labels), "probability": p if label else 1.0 - p}
+
+
+def present_class(output: np.ndarray, labels: Sequence[str] | None = None, top_k: int = 5) -> dict:
+    """The most probable class of a softmax output and its probability."""
+    probs = np.asarray(output).reshape(-1)
+    i = int(np.argmax(probs))
+    return {"label": _name(i, labels), "probability": float(probs[i])}
+
+
+def present_top_tokens(output: np.ndarray, labels: Sequence[str] | None = None, top_k: int = 5) -> dict:
+    """The `top_k` most probable next tokens, most probable first (of the last step, if per step)."""
+    probs = np.asarray(output)
+    probs = probs.reshape(-1, probs.shape[-1])[-1]
+    order = np.argsort(-probs, kind="stable")[:top_k]
+    return {"top": [{"token": _name(int(i), labels), "probability": float(probs[i])} for i in order]}
+
+
+def present_value(output: np.ndarray, labels: Sequence[str] | None = None, top_k: int = 5) -> dict:
+    """The predicted value."""
+    return {"value": float(np.asarray(output).reshape(-1)[-1])}
+
+
+# --- the registry ----------------------------------------------------------------
+
+TASKS: dict[str, Task] = {
+    "binary": Task(
+        name="binary",
+        summary="many-to-one binary classification (e.g. review sentiment)",
+        activation="sigmoid",
+        units=lambda spec: 1,
+        per_step=lambda spec: False,
+        loss="binary_crossentropy",
+        metrics=("accuracy",),
+        baselines=_binary_baselines,
+        leaderboard=("val_accuracy", "accuracy"),
+        higher_is_better=("accuracy",),
+        present=present_binary,
+    ),
+    "multiclass": Task(
+        name="multiclass",
+        summary="many-to-one classification into one of num_classes labels",
+        activation="softmax",
+        units=lambda spec: spec.num_classes,
+        per_step=lambda spec: False,
+        loss="sparse_categorical_crossentropy",
+        metrics=("accuracy",),
+        baselines=_multiclass_baselines,
+        leaderboard=("val_accuracy", "accuracy"),
+        higher_is_better=("accuracy",),
+        present=present_class,
+    ),
+    "next_token": Task(
+        name="next_token",
+        summary="language model: the next token after a window (or after every token of it)",
+        activation="softmax",
+        units=lambda spec: spec.num_classes,
+        per_step=lambda spec: spec.sequence_output,
+        loss="sparse_categorical_crossentropy",
+        metrics=("accuracy",),
+        baselines=_language_model_baselines,
+        leaderboard=("val_loss", "val_accuracy"),
+        higher_is_better=("accuracy",),
+        present=present_top_tokens,
+    ),
+    "regression": Task(
+        name="regression",
+        summary="many-to-one regression: the next value of a series",
+        activation=None,
+        units=lambda spec: 1,
+        per_step=lambda spec: False,
+        loss="mse",
+        metrics=("mae",),
+        baselines=_regression_baselines,
+        leaderboard=("loss", "rmse"),
+        higher_is_better=(),
+        present=present_value,
+        prediction_plot=True,
+    ),
+}
+
+
+def get(name: str) -> Task:
+    """The task called `name`, or a ValueError that lists the valid names."""
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise ValueError(f"Invalid `task`. Expected one of: {', '.join(TASKS)}. Received: {name!r}.") from None
+
+
+def of(spec: DataSpec) -> Task:
+    """The task the data described by `spec` poses."""
+    return get(spec.task)
