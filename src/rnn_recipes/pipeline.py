@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from rnn_recipes.config import Config
+from rnn_recipes.runtime import decide_bucketing
 
 MIN_BUCKET = 16  # shorter buckets save little and each width is one more trace
 
@@ -88,12 +89,8 @@ def trim(x: np.ndarray, width: int, padding: str) -> np.ndarray:
 
 
 def use_bucketing(cfg: Config) -> bool:
-    """Whether training batches are bucketed by length: `train.bucketing`, where auto means
-    "when it changes nothing the model computes" (IMDB ids with `mask_zero`)."""
-    if cfg.train.bucketing == "auto":
-        exact = cfg.data.kind == "imdb" and cfg.encoding is not None and cfg.encoding.mask_zero
-        return exact and cfg.train.distribute == "none"
-    return bool(cfg.train.bucketing)
+    """Whether training batches are bucketed by length (the choice and its reason: `runtime.decide_bucketing`)."""
+    return decide_bucketing(cfg)[0]
 
 
 def epoch_batches(x: np.ndarray, y: np.ndarray, cfg: Config, epoch: int,
