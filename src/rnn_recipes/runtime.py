@@ -1,10 +1,12 @@
 """What a training run will execute, and why: XLA, bucketing, cuDNN, precision and distribution, decided once.
 
 `resolve(cfg, machine)` is pure: it reads the validated config and a few
-facts about the machine (`Machine`: the Keras backend, the GPUs) and
-returns one frozen `Runtime` record. Training prints the record in one line
-(`Runtime.line`), stores it as `runtime.json` in the run directory, and hands
-it to build, compile and fit, which read it instead of deciding again.
+facts about the machine (`Machine`: the Keras backend, whether it has a GPU)
+and returns one frozen `Runtime` record. Training prints the record in one
+line (`Runtime.line`), stores it as `runtime.json` in the run directory, and
+hands it to `build_model` and `compile_model`, which read it instead of
+deciding again. Bucketing depends on the config alone, so the pipeline asks
+the same `decide_bucketing` the record was made with.
 Tests pass a simulated `Machine` (a GPU on a machine without one) to check
 each decision.
 
@@ -92,7 +94,8 @@ class Runtime:
 
         Example:
             >>> resolve(cfg, Machine("tensorflow", gpu=False)).line()
-            'runtime: XLA on (auto: one CPU device, fixed batch shape, one direction); bucketing off (no mask); cuDNN n/a (no GPU); precision float32; distribute none'
+            'runtime: XLA on (auto: one CPU device, fixed batch shape, one direction); bucketing off (auto: no mask);
+            cuDNN n/a (no GPU); precision float32; distribute none'  (one line)
         """
         xla = {True: "on", False: "off"}.get(self.jit, self.jit)  # or "auto": Keras decides
         cudnn = "n/a" if self.cudnn is None else ("on" if self.cudnn else "off")
