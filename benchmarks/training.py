@@ -158,8 +158,9 @@ def rnn_recipes_epoch(case: Case, data: dict, jit: bool | str, precision: str = 
     _quiet_tf()
     from rnn_recipes.config import Config
     from rnn_recipes.data import DataSpec
-    from rnn_recipes.model import build_model, compile_model, use_jit
+    from rnn_recipes.model import build_model, compile_model
     from rnn_recipes.pipeline import train_dataset
+    from rnn_recipes.runtime import for_this_machine
     from rnn_recipes.train import seed_everything
 
     variable = case.lengths != "fixed"
@@ -175,8 +176,9 @@ def rnn_recipes_epoch(case: Case, data: dict, jit: bool | str, precision: str = 
         encoding = {"kind": "embedding", "dim": EMBED, "mask_zero": variable}
         spec = DataSpec("binary", case.steps, vocab_size=VOCAB)
     cfg = Config.model_validate({"data": data_cfg, "encoding": encoding, "model": model, "train": train})
-    seed_everything(cfg.seed, deterministic_ops=use_jit(cfg) is not True)
-    net = compile_model(build_model(cfg, spec), cfg, spec)
+    rt = for_this_machine(cfg)  # as `rnn train` resolves it
+    seed_everything(cfg.seed, deterministic_ops=rt.deterministic_ops)
+    net = compile_model(build_model(cfg, spec, rt), cfg, spec, rt)
     ds = train_dataset(data["x_pre"], data["y"], cfg)
     return lambda: net.fit(ds, epochs=1, shuffle=False, verbose=0)
 

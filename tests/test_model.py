@@ -101,7 +101,7 @@ def test_every_bundled_config_builds(path):
 def test_jit_compile_auto_is_on_only_where_it_measured_faster():
     import tensorflow as tf
 
-    from rnn_recipes.model import use_jit
+    from rnn_recipes.runtime import use_jit
 
     cpu = not tf.config.list_physical_devices("GPU")
     imdb = {"kind": "imdb", "maxlen": 50}
@@ -138,8 +138,8 @@ def test_with_mask_zero_pre_and_post_padding_give_the_same_predictions(cell, bid
 
 
 def test_on_a_gpu_masked_pre_padded_layers_stay_off_cudnn_and_say_why(monkeypatch):
-    import rnn_recipes.model as model_module
-    from rnn_recipes.model import cudnn_blocker
+    import rnn_recipes.runtime as model_module
+    from rnn_recipes.runtime import cudnn_blocker
 
     monkeypatch.setattr(model_module, "has_gpu", lambda: True)  # no GPU here: the choice, not the kernel, is tested
     embedding = {"kind": "embedding", "mask_zero": True}
@@ -159,6 +159,6 @@ def test_the_bundled_masked_imdb_configs_are_cudnn_eligible():
     masked = [p for p in sorted(CONFIGS.glob("imdb_*.yaml")) if load_config(p).encoding.mask_zero]
     assert len(masked) == 4
     for path in masked:
-        from rnn_recipes.model import cudnn_blocker
+        from rnn_recipes.runtime import cudnn_blocker
 
         assert cudnn_blocker(load_config(path)) is None, path.name

@@ -9,7 +9,10 @@ from conftest import TINY
 from rnn_recipes.config import Config
 from rnn_recipes.config_load import build_config, load_config
 from rnn_recipes.errors import ConfigError
-from rnn_recipes.pipeline import bucket_batches, bucket_widths, epoch_batches, token_lengths, train_dataset, use_bucketing
+from rnn_recipes.pipeline import (
+    bucket_batches, bucket_widths, epoch_batches, epochs_dataset, steps_per_epoch, token_lengths, train_dataset,
+    use_bucketing,
+)
 
 
 def imdb_cfg(batch_size: int = 32, padding: str = "pre", mask_zero: bool = False, **train) -> Config:
@@ -135,6 +138,26 @@ def test_a_resumed_run_draws_the_batches_an_uninterrupted_run_would():
     for g, w in zip(got, want):
         np.testing.assert_array_equal(g, w)
     assert not all(np.array_equal(g, w) for g, (_, w) in zip(got, epoch_batches(x, y, cfg, 0)))
+
+
+def test_the_epochs_stream_gives_each_epoch_its_own_batches_however_often_it_is_opened():
+    x = padded_reviews(70, 40, "pre", seed=4)
+    y = np.arange(70, dtype="float32")
+    for cfg in (imdb_cfg(batch_size=16, epochs=4), imdb_cfg(batch_size=16, mask_zero=True, epochs=4)):
+        steps = steps_per_epoch(x, cfg)
+        want = [by for e in range(1, 4) for _, by in epoch_batches(x, y, cfg, e)]
+        ds = epochs_dataset(x, y, cfg, first_epoch=1)  # a resumed run: epochs 1, 2, 3
+        assert ds.cardinality().numpy() == len(want) == 3 * steps
+        next(iter(ds))  # opened and read once more, as Keras does to learn the shapes
+        for _ in range(2):  # every pass is the same: the epochs come from their indices, not from a count
+            got = [by.numpy() for _, by in ds]
+            assert len(got) == len(want)
+            for g, w in zip(got, want):
+                np.testing.assert_array_equal(g, w)
+        partial = iter(ds)
+        head = [by.numpy() for _, (_, by) in zip(range(steps + 1), partial)]  # a pass cut short mid-epoch
+        np.testing.assert_array_equal(head[-1], want[steps])
+        np.testing.assert_array_equal([by.numpy() for _, by in ds.take(1)][0], want[0])
 
 
 @pytest.mark.slow

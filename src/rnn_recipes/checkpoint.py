@@ -26,6 +26,7 @@ from rnn_recipes.backend import import_keras
 from rnn_recipes.checkpoint_state import (
     CHECKPOINT, REPLACES, STATE, check_resumable, fingerprint, fingerprint_hash, read_state, resume_command,
 )
+from rnn_recipes.compat import restore_early_stopping
 from rnn_recipes.config import Config
 from rnn_recipes.errors import RunError
 from rnn_recipes.fileio import atomic_write, sha256_file, write_json
@@ -119,8 +120,7 @@ class Checkpoint(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         es, saved = self.early_stopping, self._es_restored
         if es is not None and saved is not None:  # EarlyStopping.on_train_begin has just reset these
-            es.wait, es.best, es.best_epoch = saved["wait"], saved["best"], saved["best_epoch"]
-            es.stopped_epoch, es.best_weights = saved["stopped_epoch"], saved["best_weights"]
+            restore_early_stopping(es, saved)
 
     # --- every batch and epoch ----------------------------------------------------
 

@@ -157,7 +157,7 @@ class TrainConfig(_Section):
     # group padded IMDB reviews of similar length and cut each batch to its bucket's
     # width; auto: when the model masks padding (encoding.mask_zero), where it is exact
     bucketing: Literal["auto"] | bool = "auto"
-    # XLA-compile the train step; auto: where it measured faster (see model.use_jit)
+    # XLA-compile the train step; auto: where it measured faster (see runtime.decide_jit)
     jit_compile: Literal["auto"] | bool = "auto"
     # the Keras dtype policy the model is built under: mixed_* compute in 16 bits and keep
     # float32 variables and a float32 output layer (see docs/precision.md; float32 on a CPU)

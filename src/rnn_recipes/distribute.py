@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from rnn_recipes.compat import keras_ready_strategy
 from rnn_recipes.config import Config
 from rnn_recipes.errors import DistributeError
 from rnn_recipes.checkpoint_state import read_state
@@ -183,34 +184,6 @@ def _check_gpus(devices: list[str]) -> None:
             raise DistributeError(f"train.devices names {name} but this machine has {have} GPU(s)")
 
 
-def _keras_ready(base):
-    """`base` (a tf.distribute strategy class) with a `reduce` that takes what Keras 3 hands it.
-
-    Before training, Keras 3 "reduces" a whole first batch (x, y) with MEAN
-    only to learn its shapes and dtypes. That fails when the batch splits
-    unevenly (11 examples on 2 replicas), and MultiWorkerMirroredStrategy
-    rejects the nested batch and the scalar logs Keras reduces along axis 0
-    (keras-team/keras#20585). So: a nested value reduced without an axis
-    gives this replica's part (its shapes are all Keras uses), and other
-    values are reduced leaf by leaf, scalars without an axis.
-    """
-    import tensorflow as tf
-
-    class KerasReady(base):
-        def reduce(self, reduce_op, value, axis):
-            if axis is None and tf.nest.is_nested(value):
-                return tf.nest.map_structure(lambda v: self.experimental_local_results(v)[0], value)
-
-            def one(v):
-                rank = self.experimental_local_results(v)[0].shape.rank
-                return super(KerasReady, self).reduce(reduce_op, v, axis if rank else None)
-
-            return tf.nest.map_structure(one, value)
-
-    KerasReady.__name__ = base.__name__
-    return KerasReady
-
-
 # --- the plan ----------------------------------------------------------------
 
 
@@ -262,7 +235,7 @@ def setup(cfg: Config, out: Path | None) -> Plan:
         configure_logical_cpus(logical_cpus_needed(devices))
         if devices:
             _check_gpus(devices)
-        strategy = _keras_ready(tf.distribute.MirroredStrategy)(devices)
+        strategy = keras_ready_strategy(tf.distribute.MirroredStrategy)(devices)
         plan = Plan(strategy)
     else:
         cluster = parse_tf_config(os.environ.get("TF_CONFIG"))
@@ -273,7 +246,7 @@ def setup(cfg: Config, out: Path | None) -> Plan:
             )
         import tensorflow as tf
 
-        plan = Plan(_keras_ready(tf.distribute.MultiWorkerMirroredStrategy)(), cluster, Path(out))
+        plan = Plan(keras_ready_strategy(tf.distribute.MultiWorkerMirroredStrategy)(), cluster, Path(out))
     local = plan.strategy.extended.worker_devices  # e.g. /job:worker/replica:0/task:1/device:CPU:0
     devices = ", ".join(d.rsplit("/", 1)[-1].lower().replace("device:", "") for d in local)
     if plan.cluster is not None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from rnn_recipes import tasks
+from rnn_recipes import runtime, tasks
 from rnn_recipes.backend import import_keras
 from rnn_recipes.config import Config
 from rnn_recipes.data import DataSpec
+from rnn_recipes.runtime import Runtime
 
 keras = import_keras()
 
@@ -55,72 +56,11 @@ def _encoder(cfg: Config, spec: DataSpec) -> tuple[keras.Input, keras.KerasTenso
     return inputs, embedding(inputs)
 
 
-def use_jit(cfg: Config) -> bool | str:
-    """Whether the train step is XLA-compiled (`train.jit_compile`).
-
-    On TensorFlow, auto means on where docs/benchmarks.md measured it faster:
-    on a CPU, with one batch shape, one direction, one device. Bucketed batches come in
-    many widths, each compiled anew; TensorFlow runs a bidirectional layer's
-    two loops side by side on two cores, XLA one after the other; on a GPU
-    the cuDNN kernels (which XLA cannot use) are the fast path; and XLA's
-    CPU code for bfloat16 measured 1.4x to 3.3x slower than TensorFlow's own
-    (docs/precision.md). Other backends keep Keras' own "auto".
-    """
-    if cfg.train.jit_compile != "auto" or keras.config.backend() != "tensorflow":
-        return cfg.train.jit_compile
-    from rnn_recipes.pipeline import use_bucketing
-
-    single = cfg.train.distribute == "none"  # XLA under tf.distribute is not what was measured
-    bf16 = cfg.train.precision == "mixed_bfloat16"
-    return single and not use_bucketing(cfg) and not cfg.model.bidirectional and not bf16 and not has_gpu()
-
-
-def has_gpu() -> bool:
-    import tensorflow as tf
-
-    return bool(tf.config.list_physical_devices("GPU"))
-
-
-def _mask_not_at_the_end(cfg: Config) -> bool:
-    """Masked reviews padded before their tokens: a mask cuDNN cannot read (it takes one length per row)."""
-    return cfg.encoding is not None and cfg.encoding.mask_zero and cfg.data.padding == "pre"
-
-
-def cudnn_blocker(cfg: Config) -> str | None:
-    """Why this config's LSTM/GRU layers cannot take the cuDNN kernel on a GPU, or None if they can.
-
-    Keras picks cuDNN itself (tanh, sigmoid gates, no recurrent dropout); the
-    project adds one check Keras leaves to run time: cuDNN reads a mask only as
-    a length per row, so masked rows must be padded at the end. With
-    `mask_zero`, pre and post padding compute the same, so this is a free fix.
-    """
-    m = cfg.model
-    if m.cell == "simple_rnn":
-        return "SimpleRNN has no cuDNN kernel"
-    if m.activation != "tanh" or m.recurrent_dropout:
-        return "cuDNN needs activation: tanh and recurrent_dropout: 0"
-    if _mask_not_at_the_end(cfg):
-        return ("masked reviews padded 'pre' cannot take the cuDNN kernel; data.padding: post computes the "
-                "same with mask_zero, and can")
-    return None
-
-
-def _use_cudnn(cfg: Config) -> dict:
-    """The `use_cudnn` argument for a recurrent layer: Keras' auto unless cuDNN must be kept out."""
-    if cfg.model.cell == "simple_rnn":
-        return {}
-    if use_jit(cfg) is True:
-        return {"use_cudnn": False}  # a layer that may take cuDNN tells Keras it cannot be XLA-compiled
-    if _mask_not_at_the_end(cfg) and has_gpu():
-        # Keras would try cuDNN and fail its right-padding check at run time
-        return {"use_cudnn": False}
-    return {}
-
-
-def _recurrent_layer(cfg: Config, index: int, return_sequences: bool) -> keras.layers.Layer:
+def _recurrent_layer(cfg: Config, rt: Runtime, index: int, return_sequences: bool) -> keras.layers.Layer:
     m = cfg.model
     regularizer = keras.regularizers.L1L2(m.l1, m.l2) if (m.l1 or m.l2) else None
-    extra = _use_cudnn(cfg)
+    # Keras' auto unless the runtime keeps cuDNN out (XLA, or a mask cuDNN cannot read on a GPU)
+    extra = {} if m.cell == "simple_rnn" or rt.use_cudnn == "auto" else {"use_cudnn": rt.use_cudnn}
     layer = CELLS[m.cell](
         m.units,
         activation=m.activation,
@@ -164,12 +104,13 @@ def dtype_policy(policy: str, floatx: str | None = None):
         keras.config.set_dtype_policy(saved_policy)
 
 
-def build_model(cfg: Config, spec: DataSpec) -> keras.Model:
+def build_model(cfg: Config, spec: DataSpec, rt: Runtime | None = None) -> keras.Model:
     """Build (uncompiled) the model for `cfg` on data shaped as `spec`.
 
     Args:
         cfg: the validated run config.
         spec: the data's task and shapes.
+        rt: the run's runtime record (whether cuDNN is kept out); default: resolved for this machine.
 
     Returns:
         A functional `keras.Model` named after the run.
@@ -179,19 +120,20 @@ def build_model(cfg: Config, spec: DataSpec) -> keras.Model:
         >>> build_model(cfg, spec).count_params()  # embedding(2) + SimpleRNN(32)
         21153
     """
-    if cfg.train.precision == "float32":  # the policy in force: float32, or diagnose's float64
-        return _build(cfg, spec)
-    with dtype_policy(cfg.train.precision):
-        return _build(cfg, spec)
+    rt = rt or runtime.for_this_machine(cfg)
+    if rt.precision == "float32":  # the policy in force: float32, or diagnose's float64
+        return _build(cfg, spec, rt)
+    with dtype_policy(rt.precision):
+        return _build(cfg, spec, rt)
 
 
-def _build(cfg: Config, spec: DataSpec) -> keras.Model:
+def _build(cfg: Config, spec: DataSpec, rt: Runtime) -> keras.Model:
     task = tasks.of(spec)
     inputs, x = _encoder(cfg, spec)
     for i in range(cfg.model.layers):
         # every layer but the last hands its whole sequence to the next one
         last = i == cfg.model.layers - 1
-        x = _recurrent_layer(cfg, i, return_sequences=not last or task.per_step(spec))(x)
+        x = _recurrent_layer(cfg, rt, i, return_sequences=not last or task.per_step(spec))(x)
     if cfg.model.dense_units:
         x = keras.layers.Dense(cfg.model.dense_units, activation="relu", name="hidden")(x)
     # under mixed precision the head computes in float32: a sigmoid or softmax near 0 or 1,
@@ -209,9 +151,11 @@ def make_optimizer(cfg: Config) -> keras.optimizers.Optimizer:
     return cls[t.optimizer](learning_rate=t.learning_rate, clipnorm=t.clipnorm, clipvalue=t.clipvalue)
 
 
-def compile_model(model: keras.Model, cfg: Config, spec: DataSpec) -> keras.Model:
+def compile_model(model: keras.Model, cfg: Config, spec: DataSpec, rt: Runtime | None = None) -> keras.Model:
+    """Compile `model` for `cfg`'s task, XLA as the runtime record `rt` says (default: resolved for this machine)."""
     task = tasks.of(spec)
-    model.compile(optimizer=make_optimizer(cfg), loss=task.loss, metrics=list(task.metrics), jit_compile=use_jit(cfg))
+    jit = (rt or runtime.for_this_machine(cfg)).jit
+    model.compile(optimizer=make_optimizer(cfg), loss=task.loss, metrics=list(task.metrics), jit_compile=jit)
     return model
 
 

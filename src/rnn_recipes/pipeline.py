@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from rnn_recipes.config import Config
+from rnn_recipes.runtime import decide_bucketing
 
 MIN_BUCKET = 16  # shorter buckets save little and each width is one more trace
 
@@ -88,12 +89,8 @@ def trim(x: np.ndarray, width: int, padding: str) -> np.ndarray:
 
 
 def use_bucketing(cfg: Config) -> bool:
-    """Whether training batches are bucketed by length: `train.bucketing`, where auto means
-    "when it changes nothing the model computes" (IMDB ids with `mask_zero`)."""
-    if cfg.train.bucketing == "auto":
-        exact = cfg.data.kind == "imdb" and cfg.encoding is not None and cfg.encoding.mask_zero
-        return exact and cfg.train.distribute == "none"
-    return bool(cfg.train.bucketing)
+    """Whether training batches are bucketed by length (the choice and its reason: `runtime.decide_bucketing`)."""
+    return decide_bucketing(cfg)[0]
 
 
 def epoch_batches(x: np.ndarray, y: np.ndarray, cfg: Config, epoch: int,
@@ -112,6 +109,59 @@ def epoch_batches(x: np.ndarray, y: np.ndarray, cfg: Config, epoch: int,
         return
     for idx in batches(epoch_order(len(x), cfg.seed, epoch, t.shuffle)[:keep], t.batch_size):
         yield x[idx], y[idx]
+
+
+def _signature(x: np.ndarray, y: np.ndarray, cfg: Config):
+    import tensorflow as tf
+
+    width = None if use_bucketing(cfg) else x.shape[1]  # bucketed batches come in several widths
+    return (
+        tf.TensorSpec((None, width, *x.shape[2:]), tf.as_dtype(x.dtype)),
+        tf.TensorSpec((None, *y.shape[1:]), tf.as_dtype(y.dtype)),
+    )
+
+
+def steps_per_epoch(x: np.ndarray, cfg: Config, keep: int | None = None) -> int:
+    """How many batches every training epoch has (the same each epoch)."""
+    return sum(1 for _ in _plan_sizes(x, cfg, keep))
+
+
+def epochs_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, first_epoch: int = 0, last_epoch: int | None = None,
+                   keep: int | None = None):
+    """A prefetching `tf.data.Dataset` of the batches of epochs `first_epoch` to `last_epoch - 1`, in order.
+
+    The epoch is an explicit value: a dataset over the epoch indices, each
+    mapped to that epoch's `epoch_batches`. So epoch `e`'s batches depend
+    only on (seed, e), however often the dataset is opened or iterated; a
+    fresh pass starts again at `first_epoch`. Feed it to `model.fit` with
+    `steps_per_epoch`, so Keras reads one epoch's batches per epoch from a
+    single iterator.
+
+    Args:
+        x, y: the training arrays.
+        cfg: the run config (seed, batch size, shuffle, bucketing, padding).
+        first_epoch: the first epoch drawn (a resumed run's `initial_epoch`).
+        last_epoch: one past the last epoch drawn; default `train.epochs`.
+        keep: train on the first `keep` examples of each epoch's order (default: all).
+
+    Example:
+        >>> ds = epochs_dataset(x, y, cfg, first_epoch=2)
+        >>> model.fit(ds, epochs=cfg.train.epochs, initial_epoch=2, steps_per_epoch=steps_per_epoch(x, cfg))
+    """
+    import tensorflow as tf
+
+    last_epoch = cfg.train.epochs if last_epoch is None else last_epoch
+    signature = _signature(x, y, cfg)
+
+    def one_epoch(epoch):  # `epoch` arrives as a NumPy int64
+        yield from epoch_batches(x, y, cfg, int(epoch), keep)
+
+    def batches_of(epoch):
+        return tf.data.Dataset.from_generator(one_epoch, args=(epoch,), output_signature=signature)
+
+    n_batches = steps_per_epoch(x, cfg, keep) * max(last_epoch - first_epoch, 0)
+    ds = tf.data.Dataset.range(first_epoch, last_epoch).flat_map(batches_of)
+    return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(tf.data.AUTOTUNE)
 
 
 def train_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, first_epoch: int = 0, keep: int | None = None):
@@ -133,14 +183,8 @@ def train_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, first_epoch: int = 
         epoch += 1  # Keras iterates the dataset afresh every epoch
         yield from epoch_batches(x, y, cfg, epoch, keep)
 
-    width = None if use_bucketing(cfg) else x.shape[1]
-    signature = (
-        tf.TensorSpec((None, width, *x.shape[2:]), tf.as_dtype(x.dtype)),
-        tf.TensorSpec((None, *y.shape[1:]), tf.as_dtype(y.dtype)),
-    )
-    n_batches = sum(1 for _ in _plan_sizes(x, cfg, keep))
-    ds = tf.data.Dataset.from_generator(generate, output_signature=signature)
-    return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(tf.data.AUTOTUNE)
+    ds = tf.data.Dataset.from_generator(generate, output_signature=_signature(x, y, cfg))
+    return ds.apply(tf.data.experimental.assert_cardinality(steps_per_epoch(x, cfg, keep))).prefetch(tf.data.AUTOTUNE)
 
 
 def _plan_sizes(x: np.ndarray, cfg: Config, keep: int | None = None) -> Iterator[int]:

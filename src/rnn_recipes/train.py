@@ -13,19 +13,19 @@ from pathlib import Path
 
 import numpy as np
 
-from rnn_recipes import distribute, tasks
+from rnn_recipes import compat, distribute, runtime, tasks
 from rnn_recipes.backend import import_keras
 from rnn_recipes.config import Config
 from rnn_recipes.data import Dataset, load_dataset
-from rnn_recipes.metrics import evaluate_model
 from rnn_recipes.fileio import atomic_write, write_json, write_text
+from rnn_recipes.metrics import evaluate_model
 from rnn_recipes.rundir import check_free_space, open_run, save_config, write_manifest
 
 keras = import_keras()
 
 from rnn_recipes import plots  # noqa: E402  (matplotlib after keras keeps one import order)
 from rnn_recipes.checkpoint import Checkpoint  # noqa: E402
-from rnn_recipes.model import build_model, compile_model, cudnn_blocker, has_gpu, summary_text, use_jit  # noqa: E402
+from rnn_recipes.model import build_model, compile_model, summary_text  # noqa: E402
 from rnn_recipes.pipeline import train_dataset  # noqa: E402
 
 
@@ -42,9 +42,7 @@ def seed_everything(seed: int, deterministic_ops: bool = True) -> None:
         if deterministic_ops:
             tf.config.experimental.enable_op_determinism()
         else:  # the switch is process-wide: an earlier run in this process may have set it
-            from tensorflow.python.framework.config import disable_op_determinism
-
-            disable_op_determinism()
+            compat.disable_op_determinism()
 
 
 def _versions() -> dict:
@@ -115,15 +113,18 @@ def _train(
     cfg: Config, ds: Dataset, run_dir: Path, verbose: int | None, plan: distribute.Plan, restore_from: Path | None = None
 ) -> None:
     """Build, fit (from the last checkpoint, if any) and write every artifact into `run_dir`."""
-    seed_everything(cfg.seed, deterministic_ops=use_jit(cfg) is not True)
+    rt = runtime.for_this_machine(cfg)  # XLA, bucketing, cuDNN, precision: decided here, once
+    print(rt.line(), file=sys.stderr)
+    seed_everything(cfg.seed, deterministic_ops=rt.deterministic_ops)
     with plan.scope():  # the variables are mirrored over the plan's replicas
-        model = compile_model(build_model(cfg, ds.spec), cfg, ds.spec)
+        model = compile_model(build_model(cfg, ds.spec, rt), cfg, ds.spec, rt)
     check_free_space(run_dir, model.count_params())
     save_config(run_dir, cfg)
+    write_json(run_dir / "runtime.json", rt.to_json())
     if ds.vocab is not None:
         write_json(run_dir / "vocab.json", {"level": ds.level, "tokens": ds.vocab})
     print(f"run directory: {run_dir}", file=sys.stderr)
-    if has_gpu() and (reason := cudnn_blocker(cfg)):
+    if rt.gpu and (reason := runtime.cudnn_blocker(cfg)):
         print(f"note: the recurrent layers run without cuDNN: {reason}", file=sys.stderr)
 
     early_stopping = None
