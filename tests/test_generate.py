@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from conftest import CONFIGS
+from rnn_recipes.codec import detokenize
 from rnn_recipes.config import Config, load_config
 from rnn_recipes.data import DataSpec
-from rnn_recipes.generate import Engine, GenerateError, detokenize, sample, seed_ids
+from rnn_recipes.generate import Engine, GenerateError, sample, seed_ids
 from rnn_recipes.model import build_model
 
 

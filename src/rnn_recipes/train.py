@@ -121,8 +121,8 @@ def _train(
         model = compile_model(build_model(cfg, ds.spec), cfg, ds.spec)
     check_free_space(run_dir, model.count_params())
     save_config(run_dir, cfg)
-    if ds.vocab is not None:
-        write_json(run_dir / "vocab.json", {"level": ds.level, "tokens": ds.vocab})
+    if ds.codec is not None:
+        write_json(run_dir / "vocab.json", ds.codec.to_json())
     print(f"run directory: {run_dir}", file=sys.stderr)
     if has_gpu() and (reason := cudnn_blocker(cfg)):
         print(f"note: the recurrent layers run without cuDNN: {reason}", file=sys.stderr)
