@@ -157,42 +157,15 @@ def generate(
 ) -> None:
     """Generate text from a trained text run, streaming it to stdout."""
     with user_errors():
-        from rnn_recipes.generate import GenerateError, generate as generate_ids, seed_ids, detokenize
-        from rnn_recipes.runs import find_runs, load_run
+        from rnn_recipes.generate import generate_from_run
 
-        if length < 1:
-            raise GenerateError(f"--length must be at least 1; received {length}")
-        if temperature < 0:
-            raise GenerateError(f"--temperature must be 0 (greedy) or more; received {temperature}")
-        if top_k is not None and top_k < 1:
-            raise GenerateError(f"--top-k must be at least 1; received {top_k}")
-        if run is None:
-            found = find_runs(Path("runs"), kind="text")
-            if not found:
-                raise GenerateError("no text run under runs/; train one first, e.g. `rnn train hello_lstm`")
-            run = found[0]
-            typer.echo(f"using run {run}", err=True)
-        loaded = load_run(run)
-        data = loaded.config.data
-        if data.kind != "text":
-            raise GenerateError(f"{run} is a {data.kind} run; generate needs a text run (data.kind: text)")
-        ids = seed_ids(seed, loaded.vocab, data.level, data.lowercase)
-        chosen = mode.value if mode != Mode.auto else ("stateful" if data.objective == "many_to_many" else "window")
-
-        from rnn_recipes.generate import Engine
-
-        engine = Engine(loaded.load_model())
-        if chosen == "stateful" and engine.bidirectional:
-            raise GenerateError("a bidirectional model reads the future; use --mode window")
-        import numpy as np
-
-        stream = generate_ids(
-            engine, ids, length, mode=chosen, window=data.seq_length,
-            temperature=temperature, top_k=top_k, rng=np.random.default_rng(rng_seed),
+        pieces = generate_from_run(
+            seed, run, length=length, temperature=temperature, top_k=top_k, rng_seed=rng_seed,
+            mode=mode.value, log=lambda line: typer.echo(line, err=True),
         )
         sys.stdout.write(seed)
-        for token in stream:
-            sys.stdout.write(detokenize(loaded.vocab[token], data.level, first=False))
+        for piece in pieces:
+            sys.stdout.write(piece)
             sys.stdout.flush()
         sys.stdout.write("\n")
 
