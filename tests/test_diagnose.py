@@ -111,3 +111,11 @@ def test_with_cell_keeps_everything_else(diagnose):
     assert other.model.cell == "gru" and other.model.units == cfg.model.units and other.data == cfg.data
     with pytest.raises(ConfigError):
         diagnose.with_cell(cfg, "transformer")
+
+
+def test_bad_settings_and_misspelt_cells_fail_before_any_measurement(diagnose):
+    cfg = load_config(TINY / "sine_simple_rnn.yaml")
+    with pytest.raises(ConfigError, match=r"--steps must be 0 or more"):
+        diagnose.diagnose_gradients(cfg, steps=-1)
+    with pytest.raises(ConfigError, match=r"Received: 'lstmm'"):
+        diagnose.diagnose_gradients(cfg, ["simple_rnn", "lstmm"], ds=object())  # never reaches the data

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from conftest import CONFIGS
+from rnn_recipes.codec import detokenize
 from rnn_recipes.config import Config
 from rnn_recipes.config_load import load_config
 from rnn_recipes.data import DataSpec
-from rnn_recipes.generate import Engine, GenerateError, detokenize, sample, seed_ids
+from rnn_recipes.generate import Engine, GenerateError, generate_from_run, sample, seed_ids
 from rnn_recipes.model import build_model
 
 
@@ -103,6 +104,13 @@ def test_word_seeds_use_unk_and_detokenize():
     assert detokenize(",", "word", False) == "," and detokenize("cat", "word", False) == " cat"
 
 
+def test_generate_from_run_refuses_bad_settings_before_loading_anything(tmp_path):
+    with pytest.raises(GenerateError, match=r"Invalid `mode`. Expected one of: auto, stateful, window. Received: 'sideways'"):
+        generate_from_run("hel", tmp_path, mode="sideways")
+    with pytest.raises(GenerateError, match=r"--length must be at least 1; received 0"):
+        generate_from_run("hel", tmp_path, length=0)
+
+
 # --- through the CLI -------------------------------------------------------------------
 
 
@@ -118,6 +126,13 @@ def test_hello_world_recipe_says_hello_world(cli, hello_run):
     result = cli("generate", "--seed", "hel", "--length", "8", "--temperature", "0", "--run", hello_run)
     assert result.exit_code == 0, result.output
     assert result.stdout == "hello world\n"
+
+
+@pytest.mark.slow
+def test_python_api_generates_what_the_cli_prints(hello_run):
+    notes = []
+    pieces = generate_from_run("hel", hello_run, length=8, temperature=0, log=notes.append)
+    assert "hel" + "".join(pieces) == "hello world" and notes == []
 
 
 @pytest.mark.slow

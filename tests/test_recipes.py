@@ -313,3 +313,9 @@ def test_an_interrupted_variant_is_cleared_for_a_fresh_start(tmp_path):
     fake_run(run_dir, {"loss": 0.1}, [{"loss": 0.1}])
     save_config(run_dir, recipe.variants[0].config)
     assert _ready(run_dir, recipe.variants[0].config) is True and run_dir.exists()
+
+
+def test_a_bundled_recipe_loads_by_name():
+    by_name, by_path = load_recipe("tiny/sine_cells"), load_recipe(RECIPES / "tiny" / "sine_cells.yaml")
+    assert by_name.name == by_path.name == "sine_cells"
+    assert [v.name for v in by_name.variants] == [v.name for v in by_path.variants]

@@ -15,6 +15,7 @@ import pytest
 
 from conftest import CONFIGS, ROOT, TINY
 from rnn_recipes import tasks
+from rnn_recipes.codec import TextCodec
 from rnn_recipes.config import Config
 from rnn_recipes.config_load import load_config
 from rnn_recipes.data import TASK_OF_KIND, Dataset, DataSpec, data_spec, task_name
@@ -131,7 +132,8 @@ def test_baselines_give_the_same_numbers_as_before():
     assert reg == {"rmse": pytest.approx(math.sqrt(0.5)), "persistence_baseline": {"mse": 0.5, "mae": 0.5}}
 
     ids = np.zeros((3, 4), "int32")
-    lm = _dataset(DataSpec("next_token", 4, 5, 5), ids, ids[:, 0], x_val=ids, y_val=ids[:, 0], level="word")
+    lm = _dataset(DataSpec("next_token", 4, 5, 5), ids, ids[:, 0], x_val=ids, y_val=ids[:, 0],
+                  codec=TextCodec(("a", "b", "c", "d", "e"), "word", False))
     out = TASKS["next_token"].baselines(_Model(val_loss=math.log(4)), lm, 8, {"loss": math.log(2)})
     assert out["test_bits_per_word"] == pytest.approx(1.0) and out["test_perplexity"] == pytest.approx(2.0)
     assert out["val_loss_nats"] == pytest.approx(math.log(4)) and out["val_bits_per_word"] == pytest.approx(2.0)

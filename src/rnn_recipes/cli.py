@@ -145,42 +145,15 @@ def generate(
 ) -> None:
     """Generate text from a trained text run, streaming it to stdout."""
     with user_errors():
-        from rnn_recipes.generate import GenerateError, generate as generate_ids, seed_ids, detokenize
-        from rnn_recipes.runs import find_runs, load_run
+        from rnn_recipes.generate import generate_from_run
 
-        if length < 1:
-            raise GenerateError(f"--length must be at least 1; received {length}")
-        if temperature < 0:
-            raise GenerateError(f"--temperature must be 0 (greedy) or more; received {temperature}")
-        if top_k is not None and top_k < 1:
-            raise GenerateError(f"--top-k must be at least 1; received {top_k}")
-        if run is None:
-            found = find_runs(Path("runs"), kind="text")
-            if not found:
-                raise GenerateError("no text run under runs/; train one first, e.g. `rnn train hello_lstm`")
-            run = found[0]
-            typer.echo(f"using run {run}", err=True)
-        loaded = load_run(run)
-        data = loaded.config.data
-        if data.kind != "text":
-            raise GenerateError(f"{run} is a {data.kind} run; generate needs a text run (data.kind: text)")
-        ids = seed_ids(seed, loaded.vocab, data.level, data.lowercase)
-        chosen = mode.value if mode != Mode.auto else ("stateful" if data.objective == "many_to_many" else "window")
-
-        from rnn_recipes.generate import Engine
-
-        engine = Engine(loaded.load_model())
-        if chosen == "stateful" and engine.bidirectional:
-            raise GenerateError("a bidirectional model reads the future; use --mode window")
-        import numpy as np
-
-        stream = generate_ids(
-            engine, ids, length, mode=chosen, window=data.seq_length,
-            temperature=temperature, top_k=top_k, rng=np.random.default_rng(rng_seed),
+        pieces = generate_from_run(
+            seed, run, length=length, temperature=temperature, top_k=top_k, rng_seed=rng_seed,
+            mode=mode.value, log=lambda line: typer.echo(line, err=True),
         )
         sys.stdout.write(seed)
-        for token in stream:
-            sys.stdout.write(detokenize(loaded.vocab[token], data.level, first=False))
+        for piece in pieces:
+            sys.stdout.write(piece)
             sys.stdout.flush()
         sys.stdout.write("\n")
 
@@ -189,20 +162,15 @@ def generate(
 
 RECIPE_HELP = "A recipe file, or the name of a bundled recipe (see `rnn recipe list`)."
 OUT_HELP = "Where recipe runs live: OUT/<recipe>/<variant>/."
+RecipeName = Annotated[str, typer.Argument(help=RECIPE_HELP, show_default=False)]
+RecipesOut = Annotated[Path, typer.Option(help=OUT_HELP)]
 
 recipe_app = typer.Typer(help="Train, compare and check the variants a recipe describes.", no_args_is_help=True)
 app.add_typer(recipe_app, name="recipe")
 
 
-def _load_recipe(name: str):
-    """The recipe a file path or bundled name points at, validated."""
-    from rnn_recipes.bundled import resolve_named
-    from rnn_recipes.recipes import load_recipe
-
-    return load_recipe(resolve_named(name, "recipes"))
-
-
 def _run_and_rank(recipe, out: Path) -> None:
+    """Train the recipe's variants (progress on stderr) and print its leaderboard."""
     from rnn_recipes.recipes import run_recipe
 
     with redirect_stdout(sys.stderr):  # training progress to stderr; stdout carries the leaderboard
@@ -212,25 +180,21 @@ def _run_and_rank(recipe, out: Path) -> None:
 
 
 @recipe_app.command("run")
-def recipe_run(
-    recipe: Annotated[str, typer.Argument(help=RECIPE_HELP, show_default=False)],
-    out: Annotated[Path, typer.Option(help=OUT_HELP)] = Path("runs"),
-) -> None:
+def recipe_run(recipe: RecipeName, out: RecipesOut = Path("runs")) -> None:
     """Train every variant (finished ones are skipped), then write a leaderboard and learning curves."""
     with user_errors():
-        _run_and_rank(_load_recipe(recipe), out)
+        from rnn_recipes.recipes import load_recipe
+
+        _run_and_rank(load_recipe(recipe), out)
 
 
 @recipe_app.command("check")
-def recipe_check(
-    recipe: Annotated[str, typer.Argument(help=RECIPE_HELP, show_default=False)],
-    out: Annotated[Path, typer.Option(help=OUT_HELP)] = Path("runs"),
-) -> None:
+def recipe_check(recipe: RecipeName, out: RecipesOut = Path("runs")) -> None:
     """Compare each variant's results with its expected bands; exit 1 if any band fails."""
     with user_errors():
-        from rnn_recipes.recipes import check_recipe
+        from rnn_recipes.recipes import check_recipe, load_recipe
 
-        checks = check_recipe(_load_recipe(recipe), out)
+        checks = check_recipe(load_recipe(recipe), out)
     for check in checks:
         typer.echo(check.line())
     failed = sum(not c.passed for c in checks)
@@ -254,7 +218,7 @@ def sweep(
     axes: Annotated[list[str], typer.Argument(help="KEY=V1,V2,... per axis; every combination trains.", show_default=False)],
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a key in every variant (repeatable).")] = None,
     name: Annotated[Optional[str], typer.Option(help="The sweep's name (default sweep-<config>).")] = None,
-    out: Annotated[Path, typer.Option(help=OUT_HELP)] = Path("runs"),
+    out: RecipesOut = Path("runs"),
 ) -> None:
     """Train a config over a matrix of values, e.g. model.cell=simple_rnn,lstm,gru, and rank the results."""
     with user_errors():
@@ -272,10 +236,6 @@ def numpy_sine(
 ) -> None:
     """Train the from-scratch NumPy RNN on the seed's sine series (no TensorFlow) and print its losses."""
     with user_errors():
-        from rnn_recipes.errors import ConfigError
-
-        if epochs < 1 or units < 1 or lr <= 0:
-            raise ConfigError(f"--epochs and --units must be at least 1 and --lr above 0; received {epochs}, {units}, {lr}")
         import numpy as np
 
         from rnn_recipes.numpy_rnn import fit_sine
@@ -304,20 +264,14 @@ def diagnose_gradients(
     """Per-step norm of the loss gradient w.r.t. the input sequence, and the weight-gradient norm before/after clipping."""
     with user_errors():
         from rnn_recipes.config_load import load_config
-        from rnn_recipes.errors import ConfigError
 
         cfg = load_config(resolve_config(config), set_ or [])
-        if steps < 0 or batch < 1 or recurrent_scale <= 0 or (clipnorm is not None and clipnorm <= 0):
-            raise ConfigError("--steps must be 0 or more, --batch at least 1, --recurrent-scale and --clipnorm above 0")
         from rnn_recipes import diagnose
 
         names = [c.strip() for c in cells.split(",")] if cells else None
-        for name in names or []:
-            diagnose.with_cell(cfg, name)  # a misspelt cell fails before any data loads
-        with redirect_stdout(sys.stderr):
+        with redirect_stdout(sys.stderr):  # progress to stderr; stdout carries the table
             rows = diagnose.diagnose_gradients(cfg, names, steps, batch, recurrent_scale, clipnorm)
-        out = out or Path(cfg.output.dir) / f"diagnose-{cfg.name}"
-        diagnose.write_report(rows, out, title=f"{cfg.name}: gradient norm per time step")
+        out = diagnose.save_report(cfg, rows, out)
     typer.echo(diagnose.format_table(rows, diagnose.clipping_label(*diagnose.clipping(cfg, clipnorm))))
     typer.echo(f"wrote {out / 'gradients.csv'}, gradient_steps.csv and gradients.png", err=True)
 

@@ -10,10 +10,8 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import re
 import urllib.request
 import zipfile
-from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -21,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from rnn_recipes import tasks
+from rnn_recipes.codec import TextCodec
 from rnn_recipes.config import Config, ImdbData, SineData, TextData
 from rnn_recipes.errors import DataError
 from rnn_recipes.fileio import sha256_file
@@ -29,7 +28,6 @@ IMDB_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/imdb.npz
 IMDB_SHA256 = "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f"
 IMDB_SEED = 113  # Keras' shuffle seed, so our arrays match keras.datasets.imdb.load_data
 START, OOV, INDEX_FROM = 1, 2, 3  # Keras' reserved ids: 0 is padding
-UNK = "<unk>"
 # the task each kind of data poses; `rnn_recipes.tasks` says what a task means
 TASK_OF_KIND = {"imdb": "binary", "text": "next_token", "sine": "regression"}
 
@@ -73,13 +71,22 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     test_name: str = "test"
-    vocab: list[str] | None = None  # text: token by id
-    level: str = "char"
+    codec: TextCodec | None = None  # text: how ids map back to tokens, saved as the run's vocab.json
     extra: dict = field(default_factory=dict)  # e.g. the sine persistence baseline
 
     @property
     def has_val(self) -> bool:
         return len(self.x_val) > 0
+
+    @property
+    def vocab(self) -> list[str] | None:
+        """Token by id, for text data."""
+        return None if self.codec is None else self.codec.vocab
+
+    @property
+    def level(self) -> str:
+        """What a text token is: "char" or "word"."""
+        return "char" if self.codec is None else self.codec.level
 
 
 def load_dataset(cfg: Config) -> Dataset:
@@ -271,31 +278,6 @@ def read_corpus(d: TextData, allow_download: bool = True) -> str:
     return default_corpus()
 
 
-def tokenize(text: str, d: TextData) -> list[str]:
-    """Characters, or words and punctuation marks for `level: word`."""
-    if d.lowercase:
-        text = text.lower()
-    if d.level == "char":
-        return list(text)
-    return re.findall(r"\w+|[^\w\s]", text)
-
-
-def build_vocab(tokens: list[str], d: TextData) -> list[str]:
-    """Token by id: sorted characters, or the most frequent words plus <unk>."""
-    if d.level == "char":
-        return sorted(set(tokens))
-    counts = Counter(tokens)
-    keep = counts.most_common(d.max_vocab - 1 if d.max_vocab else None)
-    words = sorted(w for w, _ in keep)
-    return [UNK, *words] if d.max_vocab and len(counts) > len(words) else words
-
-
-def encode(tokens: list[str], vocab: list[str]) -> np.ndarray:
-    index = {t: i for i, t in enumerate(vocab)}
-    unk = index.get(UNK)
-    return np.array([index.get(t, unk) for t in tokens], dtype="int32")
-
-
 def windows(ids: np.ndarray, seq_length: int, step: int, many_to_many: bool) -> tuple[np.ndarray, np.ndarray]:
     """Windows of `seq_length` ids and their targets: the next id, or every next id."""
     if len(ids) <= seq_length:
@@ -309,13 +291,14 @@ def windows(ids: np.ndarray, seq_length: int, step: int, many_to_many: bool) -> 
 def load_text(d: TextData, seed: int) -> Dataset:
     """A corpus cut into windows. Validation and test text come from its end, so
     overlapping windows never leak training text into them."""
-    tokens = tokenize(read_corpus(d), d)
-    vocab = build_vocab(tokens, d)
+    text = read_corpus(d)
+    codec = TextCodec.fit(text, d)
+    tokens = codec.tokenize(text)
     if len(tokens) <= d.seq_length:
         raise DataError(
             f"the corpus has {len(tokens)} tokens; data.seq_length ({d.seq_length}) needs at least {d.seq_length + 1}"
         )
-    ids = encode(tokens, vocab)
+    ids = codec.encode(tokens)
     n = len(ids)
     n_test, n_val = int(n * d.test_split), int(n * d.val_split)
     bounds = [0, n - n_val - n_test, n - n_test, n]
@@ -330,13 +313,13 @@ def load_text(d: TextData, seed: int) -> Dataset:
     test_name = "test"
     if len(x_test) == 0:  # too little text to hold out: report on the training windows, and say so
         x_test, y_test, test_name = x_train, y_train, "train"
-    spec = DataSpec(TASK_OF_KIND[d.kind], d.seq_length, len(vocab), len(vocab), d.objective == "many_to_many")
-    return Dataset(spec, x_train, y_train, x_val, y_val, x_test, y_test, test_name, vocab, d.level)
+    spec = DataSpec(TASK_OF_KIND[d.kind], d.seq_length, len(codec), len(codec), d.objective == "many_to_many")
+    return Dataset(spec, x_train, y_train, x_val, y_val, x_test, y_test, test_name, codec)
 
 
 def text_spec(d: TextData) -> DataSpec:
-    vocab = build_vocab(tokenize(read_corpus(d, allow_download=False), d), d)
-    return DataSpec(TASK_OF_KIND[d.kind], d.seq_length, len(vocab), len(vocab), d.objective == "many_to_many")
+    codec = TextCodec.fit(read_corpus(d, allow_download=False), d)
+    return DataSpec(TASK_OF_KIND[d.kind], d.seq_length, len(codec), len(codec), d.objective == "many_to_many")
 
 
 # --- sine --------------------------------------------------------------------

@@ -32,6 +32,7 @@ from rnn_recipes.backend import import_keras
 from rnn_recipes.config import Config
 from rnn_recipes.config_load import build_config
 from rnn_recipes.data import Dataset, load_dataset
+from rnn_recipes.errors import ConfigError
 from rnn_recipes.fileio import write_text
 
 keras = import_keras()
@@ -195,6 +196,10 @@ def diagnose_gradients(
             clipvalue, or clipnorm 1.0 when it sets neither (see `clipping`).
         ds: the dataset, if already loaded.
     """
+    if steps < 0 or batch < 1 or recurrent_scale <= 0 or (clipnorm is not None and clipnorm <= 0):
+        raise ConfigError("--steps must be 0 or more, --batch at least 1, --recurrent-scale and --clipnorm above 0")
+    for cell in cells or []:
+        with_cell(cfg, cell)  # a misspelt cell fails before any data loads
     ds = ds or load_dataset(cfg)
     loss_name = tasks.of(ds.spec).loss
     x, y = _as_float64(ds.x_train[:batch]), ds.y_train[:batch]
@@ -246,6 +251,13 @@ def format_table(rows: list[Measurement], clipping: str) -> str:
         values = [r["cell"], r["stage"]] + [r[c] for c in COLUMNS[2:]]
         lines.append("  ".join(f"{v:>12}" if isinstance(v, str) else f"{v:>12.3g}" if v is not None else f"{'-':>12}" for v in values))
     return "\n".join(lines)
+
+
+def save_report(cfg: Config, rows: list[Measurement], out: Path | None = None) -> Path:
+    """Write the report of `cfg`'s measurements to `out` (default `<output.dir>/diagnose-<name>`); return it."""
+    out = out or Path(cfg.output.dir) / f"diagnose-{cfg.name}"
+    write_report(rows, out, title=f"{cfg.name}: gradient norm per time step")
+    return out
 
 
 def write_report(rows: list[Measurement], out: Path, title: str = "") -> None:

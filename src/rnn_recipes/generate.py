@@ -14,15 +14,15 @@ Two ways to condition on the text so far:
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from rnn_recipes.codec import TextCodec, TokenError
 from rnn_recipes.errors import GenerateError
-
-UNK = "<unk>"
 
 
 def sample(probs: np.ndarray, temperature: float, top_k: int | None, rng: np.random.Generator) -> int:
@@ -197,12 +197,13 @@ class Engine:
 
     # stateful mode: one token in, carried state
     def zero_state(self) -> list[tuple[np.ndarray, ...]]:
+        """The state stateful mode starts from; a bidirectional model has none (it reads the future)."""
+        if self.bidirectional:
+            raise GenerateError("a bidirectional model reads the future; it can only run in window mode")
         return [cells[0].zero_state() for cells in self.layers]
 
     def step(self, token: int, state: list) -> tuple[np.ndarray, list]:
-        """Feed one token; return next-token probabilities and the new state."""
-        if self.bidirectional:
-            raise GenerateError("a bidirectional model reads the future; it can only run in window mode")
+        """Feed one token; return next-token probabilities and the new state (from `zero_state`)."""
         x = self.encode(np.array([token]))[0]
         new_state = []
         for (cell,), s in zip(self.layers, state):
@@ -219,29 +220,26 @@ def _merge(outs: list[np.ndarray], mode: str) -> np.ndarray:
     return {"sum": forward + backward, "mul": forward * backward, "ave": (forward + backward) / 2}[mode]
 
 
-# --- tokens --------------------------------------------------------------------
+# --- generation -----------------------------------------------------------------
 
 
 def seed_ids(seed: str, vocab: list[str], level: str, lowercase: bool) -> list[int]:
-    """The seed as token ids; unknown characters (or words, without <unk>) are an error."""
-    index = {t: i for i, t in enumerate(vocab)}
-    text = seed.lower() if lowercase else seed
-    tokens = list(text) if level == "char" else re.findall(r"\w+|[^\w\s]", text)
-    if not tokens:
+    """The seed as token ids; unknown characters (or words, without <unk>) are an error.
+
+    Example:
+        >>> seed_ids("hel", list(" dehlorw"), "char", lowercase=False)
+        [3, 2, 4]
+    """
+    return _seed_ids(TextCodec(tuple(vocab), level, lowercase), seed)
+
+
+def _seed_ids(codec: TextCodec, seed: str) -> list[int]:
+    if not codec.tokenize(seed):
         raise GenerateError("the seed is empty; give at least one token, e.g. --seed hel")
-    unknown = sorted({t for t in tokens if t not in index})
-    if unknown and not (level == "word" and UNK in index):
-        what = "characters" if level == "char" else "words"
-        known = "".join(vocab) if level == "char" else f"{len(vocab)} words"
-        raise GenerateError(f"seed {what} not in the vocabulary: {', '.join(map(repr, unknown))}; the run knows {known!r}")
-    return [index.get(t, index.get(UNK)) for t in tokens]
-
-
-def detokenize(token: str, level: str, first: bool) -> str:
-    """How a generated token is printed: words get a space, punctuation does not."""
-    if level == "char" or first:
-        return token
-    return token if re.fullmatch(r"[^\w\s]", token) and token not in "([{\"'" else " " + token
+    try:
+        return codec.text_to_ids(seed, name="seed")
+    except TokenError as exc:
+        raise GenerateError(str(exc)) from None
 
 
 def generate(
@@ -255,23 +253,111 @@ def generate(
     top_k: int | None,
     rng: np.random.Generator,
 ) -> Iterator[int]:
-    """Yield `length` new token ids after the seed `ids`.
+    """`length` new token ids after the seed `ids`, one at a time.
+
+    A bidirectional model in stateful mode is refused here, before the first token.
 
     Args:
         mode: "stateful" carries the recurrent state; "window" re-reads the last `window` tokens.
     """
-    ids = list(ids)
+
+    def pick(probs: np.ndarray) -> int:
+        return sample(probs, temperature, top_k, rng)
+
     if mode == "stateful":
-        state = engine.zero_state()
-        for token in ids:
-            probs, state = engine.step(token, state)
-        for _ in range(length):
-            token = sample(probs, temperature, top_k, rng)
-            yield token
-            probs, state = engine.step(token, state)
-    else:
-        for _ in range(length):
-            probs = engine.window_probs(np.asarray(ids[-window:]))
-            token = sample(probs, temperature, top_k, rng)
-            ids.append(token)
-            yield token
+        return _stateful(engine, list(ids), length, engine.zero_state(), pick)
+    return _windowed(engine, list(ids), length, window, pick)
+
+
+def _stateful(engine: Engine, ids: list[int], length: int, state: list, pick) -> Iterator[int]:
+    for token in ids:
+        probs, state = engine.step(token, state)
+    for _ in range(length):
+        token = pick(probs)
+        yield token
+        probs, state = engine.step(token, state)
+
+
+def _windowed(engine: Engine, ids: list[int], length: int, window: int, pick) -> Iterator[int]:
+    for _ in range(length):
+        token = pick(engine.window_probs(np.asarray(ids[-window:])))
+        ids.append(token)
+        yield token
+
+
+# --- from a run directory -----------------------------------------------------------
+
+MODES = ("auto", "stateful", "window")
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def find_text_run(run: Path | None, log: Callable[[str], None] = _stderr, root: Path = Path("runs")) -> Path:
+    """`run`, or the newest text run under `root` (said through `log`)."""
+    if run is not None:
+        return run
+    from rnn_recipes.runs import find_runs
+
+    found = find_runs(root, kind="text")
+    if not found:
+        raise GenerateError(f"no text run under {root}/; train one first, e.g. `rnn train hello_lstm`")
+    log(f"using run {found[0]}")
+    return found[0]
+
+
+def generate_from_run(
+    seed: str,
+    run: Path | None = None,
+    *,
+    length: int = 200,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    rng_seed: int | None = None,
+    mode: str = "auto",
+    log: Callable[[str], None] = _stderr,
+) -> Iterator[str]:
+    """Check the request, load the run, and return the generated text piece by piece.
+
+    Everything that can be refused (the settings, the run, the seed, the mode)
+    is refused before this returns, so a caller can print the seed and then
+    stream the pieces; the seed itself is not among them.
+
+    Args:
+        seed: the text to start from, in the run's vocabulary.
+        run: a text run directory; default: the newest text run under runs/.
+        length: how many tokens to generate.
+        temperature, top_k, rng_seed: as for `sample`; a fixed `rng_seed` repeats the output.
+        mode: "stateful", "window", or "auto": stateful for many_to_many runs, else window.
+        log: where a note goes (which run was picked); default: stderr.
+
+    Example:
+        >>> print("hel" + "".join(generate_from_run("hel", run_dir, length=8, temperature=0)))  # doctest: +SKIP
+        hello world
+    """
+    from rnn_recipes.runs import load_run
+
+    if length < 1:
+        raise GenerateError(f"--length must be at least 1; received {length}")
+    if temperature < 0:
+        raise GenerateError(f"--temperature must be 0 (greedy) or more; received {temperature}")
+    if top_k is not None and top_k < 1:
+        raise GenerateError(f"--top-k must be at least 1; received {top_k}")
+    if mode not in MODES:
+        raise GenerateError(f"Invalid `mode`. Expected one of: {', '.join(MODES)}. Received: {mode!r}")
+    run = find_text_run(run, log)
+    loaded = load_run(run)
+    data = loaded.config.data
+    if data.kind != "text":
+        raise GenerateError(f"{run} is a {data.kind} run; generate needs a text run (data.kind: text)")
+    codec = TextCodec.from_run(loaded)
+    ids = _seed_ids(codec, seed)
+    if mode == "auto":
+        mode = "stateful" if data.objective == "many_to_many" else "window"
+    engine = Engine(loaded.load_model())
+    stream = generate(
+        engine, ids, length, mode=mode, window=data.seq_length,
+        temperature=temperature, top_k=top_k, rng=np.random.default_rng(rng_seed),
+    )
+    return (codec.decode_token(token) for token in stream)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnn_recipes.data import sine_windows
+from rnn_recipes.errors import ConfigError
 
 Params = dict[str, np.ndarray]
 ORDER = ("kernel", "recurrent", "bias", "dense", "dense_bias")  # Keras' get_weights() order
@@ -172,6 +173,8 @@ def fit_sine(
     test_windows: int = 75,
 ) -> SineResult:
     """The seed end to end: train on sin(arange(total_size)), test on the last windows of sin(arange(test_size))."""
+    if epochs < 1 or units < 1 or lr <= 0:
+        raise ConfigError(f"--epochs and --units must be at least 1 and --lr above 0; received {epochs}, {units}, {lr}")
     x, y = _windows(np.sin(np.arange(total_size)), time_steps)
     x_test, y_test = _windows(np.sin(np.arange(test_size)), time_steps)
     x_test, y_test = x_test[-test_windows:], y_test[-test_windows:]

@@ -229,8 +229,11 @@ def build_recipe(data: dict, lines: dict, source: str, beside: Path | None) -> R
 
 
 def load_recipe(path: str | Path) -> Recipe:
-    """Read and validate a recipe file; its name defaults to the file's stem."""
-    path = Path(path)
+    """Read and validate a recipe file, or the bundled recipe of that name (`tiny/sine_cells`).
+
+    The recipe's name defaults to the file's stem.
+    """
+    path = resolve_named(str(path), "recipes")
     data, lines = read_yaml_file(path, "recipe")
     return build_recipe(data, lines, str(path), path.parent)
 

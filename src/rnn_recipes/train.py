@@ -121,8 +121,8 @@ def _train(
     check_free_space(run_dir, model.count_params())
     save_config(run_dir, cfg)
     write_json(run_dir / "runtime.json", rt.to_json())
-    if ds.vocab is not None:
-        write_json(run_dir / "vocab.json", {"level": ds.level, "tokens": ds.vocab})
+    if ds.codec is not None:
+        write_json(run_dir / "vocab.json", ds.codec.to_json())
     print(f"run directory: {run_dir}", file=sys.stderr)
     if rt.gpu and (reason := runtime.cudnn_blocker(cfg)):
         print(f"note: the recurrent layers run without cuDNN: {reason}", file=sys.stderr)
