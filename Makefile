@@ -23,8 +23,8 @@ demo: install ## Train the seed's hello-world model, a character LSTM and a sine
 	$(BIN)/rnn generate --seed "A recurrent network " --length 300 --temperature 0.7 --rng-seed 0
 	$(BIN)/rnn train sine_simplernn
 
-test: install ## Run the whole test suite (what CI runs)
-	$(BIN)/python -m pytest -q
+test: install ## Run the whole test suite and list its 15 slowest tests (what CI runs)
+	$(BIN)/python -m pytest -q --durations=15
 
 test-fast: install ## Run the tests that train nothing
 	$(BIN)/python -m pytest -q -m "not slow"

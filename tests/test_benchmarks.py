@@ -67,6 +67,7 @@ def test_fused_lstm_matches_keras_lstm_in_outputs_and_every_gradient():
         np.testing.assert_allclose(g, w, atol=1e-6)
 
 
+@pytest.mark.slow  # trains four models, two with XLA, and compiles four XLA loops
 def test_the_fused_lstm_benchmark_prints_both_tables(capsys):
     from benchmarks.fused_lstm import main
 

@@ -58,10 +58,9 @@ class Checkpoint(keras.callbacks.Callback):
             best weights are saved and restored with the model.
         restore_from: the run directory to resume from, if not `run_dir`.
 
-    Example:
-        >>> ckpt = Checkpoint(run_dir, cfg, early_stopping=None)
-        >>> model.fit(x, y, epochs=cfg.train.epochs, initial_epoch=ckpt.restore(model), callbacks=[ckpt])
-        >>> ckpt.history["loss"]  # every epoch, including those before the resume
+    It also picks the epoch to start from: `model.fit(..., initial_epoch=
+    ckpt.restore(model), callbacks=[ckpt])`; then `ckpt.history["loss"]` holds
+    every epoch, including those before the resume.
     """
 
     def __init__(

@@ -12,10 +12,9 @@ measures on one fixed batch:
   `clipvalue` each element). With a large recurrent initialisation and ReLU
   the gradient explodes and clipping is what keeps a step finite.
 
-Example:
-    >>> cfg = load_config("configs/tiny/sine_simple_rnn.yaml", ["data.time_steps=50"])
-    >>> rows = diagnose_gradients(cfg, cells=["simple_rnn", "lstm"], steps=50, recurrent_scale=0.5)
-    >>> [(m.cell, m.stage, f"{m.ratio:.1e}") for m in rows]  # first-step / last-step gradient norm
+`diagnose_gradients(cfg, cells=["simple_rnn", "lstm"], steps=50)` trains each
+cell briefly and returns its measurements; `rnn diagnose gradients CONFIG`
+prints them as tables.
 """
 
 from __future__ import annotations

@@ -139,9 +139,9 @@ class Engine:
     Args:
         model: a Keras model built by `rnn_recipes.model.build_model` for a text run.
 
-    Example:
-        >>> engine = Engine(run.load_model())
-        >>> probs, state = engine.step(token_id, engine.zero_state())
+    Built from a text run's model, `Engine(run.load_model())`;
+    `engine.step(token_id, engine.zero_state())` returns the next token's
+    probabilities and the new state.
     """
 
     def __init__(self, model):

@@ -116,6 +116,8 @@ def build_model(cfg: Config, spec: DataSpec, rt: Runtime | None = None) -> keras
         A functional `keras.Model` named after the run.
 
     Example:
+        >>> from rnn_recipes.config_load import load_config
+        >>> cfg = load_config("configs/imdb_simplernn_embedding.yaml")
         >>> spec = DataSpec(task="binary", seq_len=100, vocab_size=10_000)
         >>> build_model(cfg, spec).count_params()  # embedding(2) + SimpleRNN(32)
         21153

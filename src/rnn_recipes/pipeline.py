@@ -144,9 +144,9 @@ def epochs_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, first_epoch: int =
         last_epoch: one past the last epoch drawn; default `train.epochs`.
         keep: train on the first `keep` examples of each epoch's order (default: all).
 
-    Example:
-        >>> ds = epochs_dataset(x, y, cfg, first_epoch=2)
-        >>> model.fit(ds, epochs=cfg.train.epochs, initial_epoch=2, steps_per_epoch=steps_per_epoch(x, cfg))
+    A resumed run passes its `initial_epoch` as `first_epoch` and
+    `steps_per_epoch(x, cfg)` to `fit`, so epoch e draws the same batches
+    however often Keras opens the stream.
     """
     import tensorflow as tf
 

@@ -93,9 +93,10 @@ class Runtime:
         """The record in one line, as training prints it first.
 
         Example:
-            >>> resolve(cfg, Machine("tensorflow", gpu=False)).line()
-            'runtime: XLA on (auto: one CPU device, fixed batch shape, one direction); bucketing off (auto: no mask);
-            cuDNN n/a (no GPU); precision float32; distribute none'  (one line)
+            >>> from rnn_recipes.config_load import load_config
+            >>> cfg = load_config("configs/tiny/sine_simple_rnn.yaml")
+            >>> print(resolve(cfg, Machine("tensorflow", gpu=False)).line())
+            runtime: XLA on (auto: ...); bucketing off (...); cuDNN n/a (...); precision float32; distribute none
         """
         xla = {True: "on", False: "off"}.get(self.jit, self.jit)  # or "auto": Keras decides
         cudnn = "n/a" if self.cudnn is None else ("on" if self.cudnn else "off")
@@ -214,6 +215,8 @@ def resolve(cfg: Config, machine: Machine) -> Runtime:
         machine: the machine's facts (`this_machine()`, or a simulated one in tests).
 
     Example:
+        >>> from rnn_recipes.config_load import load_config
+        >>> cfg = load_config("configs/imdb_lstm.yaml")
         >>> rt = resolve(cfg, Machine("tensorflow", gpu=True))
         >>> rt.jit, rt.cudnn
         (False, True)
