@@ -26,7 +26,7 @@ IGNORED_IDS = (0,)  # padding
 # ---------------------------------------------------------------- features
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: == would be ambiguous
 class Counts:
     """A sparse (examples, vocab) matrix as coordinates: entry (rows[i], cols[i]) is vals[i]."""
 
@@ -102,7 +102,7 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: == would be ambiguous
 class BowLogistic:
     """A trained bag-of-words logistic regression: weights (features, classes) and biases."""
 
@@ -210,7 +210,7 @@ def confusion_matrix(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] |
     return np.bincount(t * num_classes + p, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: == would be ambiguous
 class Report:
     """Per-class precision, recall, F1 and support (arrays by class id), and the totals.
 

@@ -45,7 +45,7 @@ _CSV_FIELD_LIMIT = csv.field_size_limit()  # the csv module refuses longer field
 _INT = re.compile(r"[+-]?\d+")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: == would be ambiguous
 class LabelledSplit:
     """One split: texts and their integer labels (index into the class names), same length."""
 
@@ -60,7 +60,7 @@ class LabelledSplit:
         return np.bincount(self.labels, minlength=num_classes)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: == would be ambiguous
 class LabelledData:
     """Train/validation/test texts with integer labels, and the class names they index.
 
@@ -254,7 +254,7 @@ def class_names_of(labels: Sequence[str]) -> tuple[str, ...]:
     return tuple(sorted(distinct))
 
 
-def _encode(examples: list[Example], class_names: Sequence[str], source: str) -> LabelledSplit:
+def _encode(examples: list[Example], class_names: Sequence[str]) -> LabelledSplit:
     index = {name: i for i, name in enumerate(class_names)}
     labels = []
     for ex in examples:
@@ -345,7 +345,7 @@ def load_labelled(
     source = str(Path(path).expanduser())
     class_names = class_names_of([ex.label for ex in examples])
     _check_classes(class_names, source, label_column)
-    everything = _encode(examples, class_names, source)
+    everything = _encode(examples, class_names)
     try:
         train, val, test = stratified_split(everything.labels, val_fraction, test_fraction, seed)
     except ValueError:
@@ -390,6 +390,6 @@ def load_labelled_splits(
             sources.append("")
         else:
             examples = train_examples if p is train else read_examples(p, **read)
-            splits.append(_encode(examples, class_names, str(p)))
+            splits.append(_encode(examples, class_names))
             sources.append(str(Path(p).expanduser()))
     return LabelledData(class_names, splits[0], splits[1], splits[2], tuple(sources))
