@@ -62,28 +62,22 @@ def bag_of_words(
     """Token counts per sequence over ids [0, min(vocab_size, max_vocab)).
 
     Ids at or above `max_vocab` are dropped, which keeps the most frequent
-    words when ids are assigned most frequent first; `ignore_ids` (padding)
-    are not counted. An id outside [0, vocab_size) raises `ValueError`.
+    words when ids are assigned most frequent first; `ignore_ids` (padding;
+    add IMDB's start and out-of-vocabulary ids 1 and 2 to skip those) are not
+    counted. Sequences may differ in length, or be the rows of a padded
+    array. An id outside [0, vocab_size) raises `ValueError`.
     """
     width = min(int(vocab_size), int(max_vocab))
-    rows_parts, cols_parts, vals_parts = [], [], []
-    ignore = np.asarray(list(ignore_ids), np.int64)
-    for i, seq in enumerate(sequences):
-        ids = np.asarray(seq, np.int64).reshape(-1)
-        if len(ids) and (ids.min() < 0 or ids.max() >= vocab_size):
-            bad = ids[(ids < 0) | (ids >= vocab_size)][0]
-            raise ValueError(f"sequence {i}: token id {int(bad)} outside [0, {vocab_size})")
-        ids = ids[(ids < width) & ~np.isin(ids, ignore)]
-        uniq, cnt = np.unique(ids, return_counts=True)
-        rows_parts.append(np.full(len(uniq), i, np.int64))
-        cols_parts.append(uniq)
-        vals_parts.append(cnt.astype(np.float32))
-    n = len(rows_parts)
-
-    def cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
-
-    return Counts(cat(rows_parts, np.int64), cat(cols_parts, np.int64), cat(vals_parts, np.float32), (n, width))
+    seqs = [np.asarray(seq, np.int64).reshape(-1) for seq in sequences]
+    n = len(seqs)
+    flat = np.concatenate(seqs) if seqs else np.zeros(0, np.int64)
+    rows = np.repeat(np.arange(n, dtype=np.int64), [len(s) for s in seqs])
+    bad = np.flatnonzero((flat < 0) | (flat >= vocab_size))
+    if len(bad):
+        raise ValueError(f"sequence {int(rows[bad[0]])}: token id {int(flat[bad[0]])} outside [0, {vocab_size})")
+    keep = (flat < width) & ~np.isin(flat, np.asarray(list(ignore_ids), np.int64))
+    keys, counts = np.unique(rows[keep] * width + flat[keep], return_counts=True)  # sorted by row, then id
+    return Counts(keys // width, keys % width, counts.astype(np.float32), (n, width))
 
 
 def _features(counts: Counts) -> Counts:
@@ -145,7 +139,8 @@ def fit_bow_logistic(
     so one learning rate suits any data. `steps` full-batch steps with heavy-ball
     momentum minimise mean cross-entropy + l2/2 * |W|^2 (the bias is not
     penalised). Weights start at small seeded noise; the result depends only
-    on the inputs and the seed.
+    on the inputs and the seed. Cost is about steps * 2 * classes passes over
+    the nonzero counts: ~1 s of CPU for 3,000 texts of 60 tokens.
     """
     y = np.asarray(labels, np.int64).reshape(-1)
     x = _features(bag_of_words(sequences, vocab_size, max_vocab=max_vocab))
@@ -161,7 +156,6 @@ def fit_bow_logistic(
     b = np.zeros(num_classes, np.float32)
     onehot = np.eye(num_classes, dtype=np.float32)[y]
     vw, vb = np.zeros_like(w), np.zeros_like(b)
-    loss = float("nan")
     for _ in range(steps):
         p = _softmax(x.matmul(w) + b)
         g = (p - onehot) / n
