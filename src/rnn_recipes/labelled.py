@@ -65,7 +65,8 @@ class LabelledData:
     """Train/validation/test texts with integer labels, and the class names they index.
 
     An empty split (no examples) means that split was not asked for.
-    `sources` says where each split came from (one path for a split file).
+    `sources` is the one file or folder that was split, or the train,
+    validation and test paths of separate files ("" for a split not given).
     """
 
     class_names: tuple[str, ...]
