@@ -149,8 +149,9 @@ class Checkpoint(keras.callbacks.Callback):
         for key in ("loss", "val_loss"):
             if key in logs and not math.isfinite(logs[key]):
                 raise self._non_finite(key, logs[key], f"epoch {epoch + 1}")
-        for k, v in logs.items():
-            self.history.setdefault(k, []).append(v)
+        # a column that starts or stops at a resume (e.g. grad_guard switched) is NaN where it has no value
+        for k in {**dict.fromkeys(self.history), **logs}:
+            self.history.setdefault(k, [math.nan] * epoch).append(logs.get(k, math.nan))
         self.epoch = epoch + 1
         self.save()
 
