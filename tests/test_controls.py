@@ -195,7 +195,7 @@ def test_the_guard_and_the_lr_column_change_no_number_of_a_constant_run(tmp_path
 @pytest.mark.parametrize("sets", [
     ("train.lr_schedule={kind: cosine, warmup: 0.2, floor: 0.1}",),
     ("train.lr_schedule={kind: plateau, patience: 1, factor: 0.5}", "train.learning_rate=0.05"),
-    ("train.eval_every=3", "train.lr_schedule=linear", "train.patience=2"),
+    ("train.eval_every=3", "train.lr_schedule=linear", "train.epochs=2"),
 ], ids=["cosine", "plateau", "eval_every"])
 def test_an_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path, monkeypatch, sets):
     cfg = sine("train.epochs=6", *sets)
@@ -208,20 +208,21 @@ def test_an_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path, mo
     assert_same_run(whole, tmp_path / "cut")
     lrs = [r["lr"] for r in history(whole)]
     assert lrs[-1] < lrs[0] or "eval_every" in sets[0]  # the schedule did move the rate
-    if "eval_every" in sets[0]:  # 6 passes of 7 batches in intervals of 3 steps
-        assert len(lrs) == 14 and lrs == sorted(lrs, reverse=True)
+    if "eval_every" in sets[0]:  # 2 passes of 7 batches in intervals of 3 steps
+        assert len(lrs) == 5 and lrs == sorted(lrs, reverse=True) and lrs[0] > lrs[-1]
 
 
 @pytest.mark.slow
 def test_a_budget_stops_before_an_epoch_that_would_overrun(tmp_path):
-    run = train(sine("train.epochs=100000", "train.time_budget=6s", "train.lr_schedule=cosine"), tmp_path / "r")
+    run = train(sine("train.epochs=100000", "train.time_budget=20s", "train.lr_schedule=cosine"), tmp_path / "r")
     metrics = json.loads((run / "metrics.json").read_text())
     rows = history(run)
-    assert metrics["stopped"] == "budget" and metrics["time_budget"] == 6.0
+    assert metrics["stopped"] == "budget" and metrics["time_budget"] == 20.0
     assert 2 <= metrics["epochs_run"] == len(rows) < 100000
-    assert metrics["time_used"] <= 6.0
+    seconds = [r["seconds"] for r in rows]
+    assert sum(seconds[:-1]) < 20.0  # no epoch started once the budget was spent (the first always runs)
     lrs = [r["lr"] for r in rows]
-    assert lrs[-1] < 0.25 * lrs[0]  # the cosine spans the budget: near its floor at the end
+    assert lrs[-1] < lrs[0] and lrs[-1] < 0.5 * max(lrs)  # the cosine spans the budget: well down by its end
 
 
 @pytest.mark.slow
