@@ -58,8 +58,8 @@ def test_schedules_follow_keras_own():
 
 
 def test_a_budget_predicts_the_epochs_that_fit():
-    assert epoch_estimate([9.0]) == 9.0  # the first epoch alone: pessimistic (it traces the graph)
-    assert epoch_estimate([9.0, 2.0, 3.0, 2.0, 1.0]) == 2.0  # then the last three after it
+    assert epoch_estimate([9.0]) == 9.0
+    assert epoch_estimate([9.0, 2.0, 3.0, 2.0, 1.0]) == 2.0  # the last three
     assert epochs_that_fit(done=1, used=9.0, budget=30.0, estimate=9.0, cap=100) == 3
     assert epochs_that_fit(done=3, used=29.0, budget=30.0, estimate=2.0, cap=100) == 3  # the next would overrun
     assert epochs_that_fit(done=3, used=10.0, budget=1e9, estimate=2.0, cap=8) == 8

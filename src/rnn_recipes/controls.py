@@ -34,10 +34,13 @@ SAMPLES = "samples.txt"
 class TimeBudget(keras.callbacks.Callback):
     """Stop after the last epoch that fits `budget` seconds of training.
 
-    After every epoch it predicts the next one's time (`schedules.epoch_estimate`)
-    and stops unless that fits what is left, so no epoch starts that is
-    predicted to overrun. Times run from the start of `fit` to each epoch's end,
-    so validation, checkpoints and samples count. The first epoch always runs.
+    After every epoch it predicts the next one's time (`schedules.epoch_estimate`:
+    the mean of the last three) and stops unless that fits what is left, so no
+    epoch starts that is predicted to overrun. The budget is spent from the
+    start of `fit` to each epoch's end, so validation, checkpoints and samples
+    count. The first epoch of a session (a new run or a resume) traces the step
+    function in its first step: its estimate leaves that step out. The first
+    epoch always runs.
 
     Args:
         budget: seconds of training, across resumes.
@@ -75,23 +78,28 @@ class TimeBudget(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._last = time.perf_counter()
+        self._first_in_session, self._step1 = True, None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.done = epoch
 
     def on_train_batch_begin(self, batch, logs=None):
-        if self.seconds or self._probe < 2 or batch not in (1, self._probe):
+        if not self._first_in_session or batch not in (1, self._probe):
             return
         now = time.perf_counter()
-        if batch == 1:
-            self._probe_start = now
-        else:  # a guess of the first epoch from its steps, until a whole epoch is timed
-            self._first_epoch_guess = (now - self._probe_start) / (self._probe - 1) * self.steps_per_epoch
+        if batch == 1:  # the first step, which traced the step function, is done
+            self._step1 = now
+        elif not self.seconds and self._probe >= 2:  # a guess of the first epoch, until a whole one is timed
+            self._first_epoch_guess = (now - self._step1) / (self._probe - 1) * self.steps_per_epoch
 
     def on_epoch_end(self, epoch, logs=None):
         now = time.perf_counter()
-        self.seconds.append(now - self._last)
         self.used += now - self._last
+        took = now - self._last
+        if self._first_in_session and self._step1 is not None:  # its first step's tracing is a one-off
+            took = (now - self._step1) * self.steps_per_epoch / (self.steps_per_epoch - 1)
+        self.seconds.append(took)
+        self._first_in_session = False
         self._last = now
         self.done = epoch + 1
         if self.done < self.epochs and epoch_estimate(self.seconds) > self.budget - self.used:

@@ -54,12 +54,10 @@ def lr_factor(schedule, step: int, total_steps: int, steps_per_epoch: int) -> fl
 
 
 def epoch_estimate(seconds: list[float]) -> float:
-    """Predicted wall-clock seconds of the next epoch, from the epochs so far.
+    """Predicted wall-clock seconds of the next epoch: the mean of the last (up to) three.
 
-    The first epoch also traces and compiles the step function, so once there
-    are later ones it is left out: the mean of the last (up to) three later
-    epochs is the estimate. With the first epoch alone, it is the (pessimistic)
-    estimate.
+    The caller leaves out of each session's first epoch the one-off time of
+    its first step, which traces and compiles the step function.
 
     Example:
         >>> epoch_estimate([9.0, 2.0, 2.2, 1.8, 2.0])
@@ -67,8 +65,7 @@ def epoch_estimate(seconds: list[float]) -> float:
     """
     if not seconds:
         raise ValueError("no epoch has finished yet")
-    later = seconds[1:]
-    recent = later[-3:] if later else seconds[:1]
+    recent = seconds[-3:]
     return sum(recent) / len(recent)
 
 
