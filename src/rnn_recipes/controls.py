@@ -39,8 +39,8 @@ class TimeBudget(keras.callbacks.Callback):
     epoch starts that is predicted to overrun. The budget is spent from the
     start of `fit` to each epoch's end, so validation, checkpoints and samples
     count. The first epoch of a session (a new run or a resume) traces the step
-    function in its first step: its estimate leaves that step out. The first
-    epoch always runs.
+    functions in its first training and first validation step: its estimate
+    leaves those steps out. The first epoch always runs.
 
     Args:
         budget: seconds of training, across resumes.
@@ -79,6 +79,7 @@ class TimeBudget(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._last = time.perf_counter()
         self._first_in_session, self._step1 = True, None
+        self._test_begin = self._test_end = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.done = epoch
@@ -92,14 +93,37 @@ class TimeBudget(keras.callbacks.Callback):
         elif not self.seconds and self._probe >= 2:  # a guess of the first epoch, until a whole one is timed
             self._first_epoch_guess = (now - self._step1) / (self._probe - 1) * self.steps_per_epoch
 
+    # validation traces its own step function in the session's first epoch: time it the same way
+    def on_test_begin(self, logs=None):
+        self._test_begin, self._test_batches, self._test1 = time.perf_counter(), 0, None
+
+    def on_test_batch_begin(self, batch, logs=None):
+        self._test_batches += 1
+        if batch == 1:
+            self._test1 = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        self._test_end = time.perf_counter()
+
+    def _untraced(self, now: float) -> float:
+        """The session's first epoch as a later one would take: without the step that traced each function."""
+        steps = self.steps_per_epoch
+        train_end = self._test_begin or now
+        took = (train_end - self._step1) * steps / (steps - 1)
+        if self._test_begin is not None:
+            n = self._test_batches
+            took += (self._test_end - self._test1) * n / (n - 1) if self._test1 is not None else self._test_end - self._test_begin
+        return took + (now - (self._test_end or train_end))
+
     def on_epoch_end(self, epoch, logs=None):
         now = time.perf_counter()
-        self.used += now - self._last
         took = now - self._last
-        if self._first_in_session and self._step1 is not None:  # its first step's tracing is a one-off
-            took = (now - self._step1) * self.steps_per_epoch / (self.steps_per_epoch - 1)
+        self.used += took
+        if self._first_in_session and self._step1 is not None:
+            took = min(took, self._untraced(now))
         self.seconds.append(took)
         self._first_in_session = False
+        self._test_begin = self._test_end = None
         self._last = now
         self.done = epoch + 1
         if self.done < self.epochs and epoch_estimate(self.seconds) > self.budget - self.used:
