@@ -180,8 +180,8 @@ def assert_same_run(a, b):
 
 @pytest.mark.slow
 def test_the_guard_and_the_lr_column_change_no_number_of_a_constant_run(tmp_path):
-    on = train(sine(), tmp_path / "on")
-    off = train(sine("train.grad_guard=false"), tmp_path / "off")
+    on = train(sine("train.grad_guard=true"), tmp_path / "on")
+    off = train(sine(), tmp_path / "off")  # the default
     for wa, wb in zip(weights(on), weights(off)):
         np.testing.assert_array_equal(wa, wb)
     rows = history(on)

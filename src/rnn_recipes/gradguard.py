@@ -6,8 +6,8 @@ project reaches into the optimizer, held by a test that fails on an upgrade
 that renames it). The instance's method is wrapped, not the class, so the
 saved model still names Keras' own optimizer. The running sums live in
 variables outside the optimizer (its checkpointed state stays the same) and
-are read once per epoch, so the guard adds no synchronisation per step;
-docs/recipes.md records its measured cost.
+are read once per epoch, so the guard adds no synchronisation per step.
+It is opt-in (`train.grad_guard: true`): docs/recipes.md records its measured cost.
 
 `diagnose.py` measures the same two quantities (global norm before and after
 clipping) on one batch, offline; this guard follows them through a run.
