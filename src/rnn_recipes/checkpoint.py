@@ -48,8 +48,8 @@ def _verified(path: Path, digest: str) -> Path:
 class Checkpoint(keras.callbacks.Callback):
     """Write a resumable checkpoint after every epoch, and stop on a NaN or infinite loss.
 
-    Put it after EarlyStopping in the callbacks list, so each checkpoint holds
-    that epoch's early-stopping decision.
+    Put it after EarlyStopping and the training controls in the callbacks list,
+    so each checkpoint holds that epoch's decisions.
 
     Args:
         run_dir: the run directory; the checkpoint lives in its `checkpoint/`.
@@ -57,6 +57,10 @@ class Checkpoint(keras.callbacks.Callback):
         early_stopping: the run's EarlyStopping callback, whose counters and
             best weights are saved and restored with the model.
         restore_from: the run directory to resume from, if not `run_dir`.
+        controls: callbacks with `name`, `get_state()` and `set_state()` (see
+            controls.py), whose state is saved and restored with the model.
+        epochs: the epochs `fit` runs (the intervals with `train.eval_every`);
+            default `train.epochs`.
 
     It also picks the epoch to start from: `model.fit(..., initial_epoch=
     ckpt.restore(model), callbacks=[ckpt])`; then `ckpt.history["loss"]` holds
@@ -69,6 +73,8 @@ class Checkpoint(keras.callbacks.Callback):
         cfg: Config,
         early_stopping: keras.callbacks.EarlyStopping | None = None,
         restore_from: Path | None = None,
+        controls: tuple = (),
+        epochs: int | None = None,
     ):
         super().__init__()
         self.run_dir = Path(run_dir)
@@ -77,6 +83,8 @@ class Checkpoint(keras.callbacks.Callback):
         self.source = Path(restore_from) if restore_from is not None else self.run_dir
         self.cfg = cfg
         self.early_stopping = early_stopping
+        self.controls = tuple(controls)
+        self.epochs = epochs if epochs is not None else cfg.train.epochs
         self.history: dict[str, list[float]] = {}
         self.epoch = 0  # completed epochs
         self.initial_epoch = 0  # where fit starts: past the end when early stopping already ended the run
@@ -91,8 +99,8 @@ class Checkpoint(keras.callbacks.Callback):
         state = read_state(self.source)
         if state is None:
             return 0
-        check_resumable(self.source, state, self.cfg)
-        epochs = self.cfg.train.epochs
+        epochs = self.epochs
+        check_resumable(self.source, state, self.cfg, epochs)
         source = self.source / CHECKPOINT
         path = _verified(source / state["model"], state["model_sha256"])
         check_keras_file(path)
@@ -110,6 +118,10 @@ class Checkpoint(keras.callbacks.Callback):
                     weights = [z[f"arr_{i}"] for i in range(len(z.files))]
                 self._best = (es["best_epoch"], es["best_weights"], es["best_sha256"])
             self._es_restored = {**es, "best_weights": weights}
+        saved = state.get("controls") or {}
+        for control in self.controls:
+            if control.name in saved:
+                control.set_state(saved[control.name])
         # the resumed epochs should not replay the dropout masks of the first ones
         keras.utils.set_random_seed(self.cfg.seed + self.epoch)
         self.initial_epoch = max(self.epoch, epochs) if state.get("stopped") else self.epoch
@@ -136,8 +148,9 @@ class Checkpoint(keras.callbacks.Callback):
         for key in ("loss", "val_loss"):
             if key in logs and not math.isfinite(logs[key]):
                 raise self._non_finite(key, logs[key], f"epoch {epoch + 1}")
-        for k, v in logs.items():
-            self.history.setdefault(k, []).append(v)
+        # a column that starts or stops at a resume (e.g. grad_guard switched) is NaN where it has no value
+        for k in {**dict.fromkeys(self.history), **logs}:
+            self.history.setdefault(k, [math.nan] * epoch).append(logs.get(k, math.nan))
         self.epoch = epoch + 1
         self.save()
 
@@ -180,6 +193,8 @@ class Checkpoint(keras.callbacks.Callback):
         if es is not None:
             state["early_stopping"] = self._early_stopping_state(es)
             keep.add(state["early_stopping"]["best_weights"])
+        if self.controls:
+            state["controls"] = {control.name: control.get_state() for control in self.controls}
         write_json(self.dir / STATE, state)  # the commit point
         for path in self.dir.iterdir():  # older checkpoints and temporary files of killed runs
             if path.name not in keep:

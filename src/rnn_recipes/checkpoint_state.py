@@ -56,10 +56,11 @@ def read_state(run_dir: Path) -> dict | None:
 
 # What a resumed run may not change: the weights and optimizer state only fit these.
 FROZEN_SECTIONS = ("seed", "data", "encoding", "model")
-FROZEN_TRAIN_KEYS = ("optimizer", "precision")  # mixed_float16 adds loss-scale state to the optimizer
+# mixed_float16 adds loss-scale state to the optimizer; eval_every sets what a checkpoint's "epoch" counts
+FROZEN_TRAIN_KEYS = ("optimizer", "precision", "eval_every")
 # Frozen keys added since checkpoints were first written, with the value a checkpoint without them
 # was trained under: at that value they stay out of the fingerprint, so such a checkpoint still resumes.
-ADDED_KEYS = {"train.precision": "float32"}
+ADDED_KEYS = {"train.precision": "float32", "train.eval_every": None}
 
 
 def fingerprint(cfg: Config) -> dict[str, Any]:
@@ -74,11 +75,17 @@ def fingerprint_hash(cfg: Config) -> str:
     return hashlib.sha256(json.dumps(fingerprint(cfg), sort_keys=True).encode()).hexdigest()
 
 
-def check_resumable(run_dir: Path, state: dict, cfg: Config) -> None:
-    """Refuse to continue a checkpoint under a config it does not fit."""
-    if state["epoch"] > cfg.train.epochs:
+def check_resumable(run_dir: Path, state: dict, cfg: Config, epochs: int | None = None) -> None:
+    """Refuse to continue a checkpoint under a config it does not fit.
+
+    `epochs` is what the run's fit counts: `train.epochs`, or its intervals with `train.eval_every`
+    (counted from the data: without them, the count is checked when the checkpoint is restored).
+    """
+    epochs = cfg.train.epochs if epochs is None and cfg.train.eval_every is None else epochs
+    if epochs is not None and state["epoch"] > epochs:
+        what = "epochs" if cfg.train.eval_every is None else f"intervals of {cfg.train.eval_every} steps"
         raise RunError(
-            f"{run_dir}: it has trained {state['epoch']} epochs already; train.epochs ({cfg.train.epochs}) must be at least that"
+            f"{run_dir}: it has trained {state['epoch']} {what} already; train.epochs ({cfg.train.epochs}) must be at least that"
         )
     if state.get("config_hash") == fingerprint_hash(cfg):
         return

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from rnn_recipes.config import DATA_KINDS, DATA_MODELS, Config
+from rnn_recipes.config import DATA_KINDS, TAGGED_SECTIONS, Config
 from rnn_recipes.errors import ConfigError
 from rnn_recipes.safeyaml import one_line, read_yaml_file
 
@@ -96,9 +96,9 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
 def _fields_at(loc: tuple, root: type[BaseModel]) -> list[str]:
     """Valid field names of the section that `loc` points into (for did-you-mean)."""
     model: Any = root
-    for part in loc:
-        if isinstance(part, str) and part in DATA_MODELS:
-            model = DATA_MODELS[part]
+    for i, part in enumerate(loc):
+        if part in TAGGED_SECTIONS.get(tuple(loc[:i]), {}):
+            model = TAGGED_SECTIONS[tuple(loc[:i])][part]
             continue
         field = model.model_fields.get(part) if isinstance(part, str) else None
         if field is None:
@@ -113,8 +113,9 @@ def _fields_at(loc: tuple, root: type[BaseModel]) -> list[str]:
 def _format_error(
     err: dict, lines: dict[tuple, int], source: str, overridden: set[tuple] | dict[tuple, str], root: type[BaseModel]
 ) -> str:
-    # pydantic inserts the union tag (a data kind) in locations; users never write it
-    loc = tuple(p for p in err["loc"] if p not in DATA_KINDS or err["loc"][0] != "data")
+    # pydantic inserts the union tag (a data kind, a schedule kind) in locations; users never write it
+    raw = err["loc"]
+    loc = tuple(p for i, p in enumerate(raw) if p not in TAGGED_SECTIONS.get(tuple(raw[:i]), {}))
     key_path = tuple(p for p in loc if isinstance(p, str))
     path = ".".join(str(p) for p in loc) or "<top>"
     line = next((lines[key_path[:i]] for i in range(len(key_path), -1, -1) if key_path[:i] in lines), None)
@@ -122,6 +123,8 @@ def _format_error(
         where = overridden[key_path]  # the override's own location, e.g. a recipe's file:line
     elif key_path in overridden:
         where = f"--set {path}"
+    elif set_above := next((key_path[:i] for i in range(len(key_path)) if key_path[:i] in overridden), None):
+        where = f"--set {'.'.join(set_above)}"  # a whole section set on the command line
     else:
         where = f"{source}:{line}" if line else source
     if err["type"] == "extra_forbidden":
@@ -130,8 +133,14 @@ def _format_error(
         hint = f" Did you mean '{close[0]}'?" if close else ""
         return f"{where}: unknown key '{path}'.{hint} Expected one of: {', '.join(valid)}."
     if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
-        where = f"{source}:{lines.get(('data', 'kind'), line)}"
-        return f"{where}: invalid '{path}.kind'. Expected one of: {', '.join(DATA_KINDS)}. Received: {err.get('input', {}).get('kind') if isinstance(err.get('input'), dict) else err.get('input')!r}."
+        kinds = TAGGED_SECTIONS.get(loc, {})
+        tag = (*loc, "kind")
+        if tag in overridden:
+            where = f"--set {path}.kind"
+        elif key_path not in overridden and tag in lines:
+            where = f"{source}:{lines[tag]}"
+        received = err.get("input", {}).get("kind") if isinstance(err.get("input"), dict) else err.get("input")
+        return f"{where}: invalid '{path}.kind'. Expected one of: {', '.join(kinds)}. Received: {received!r}."
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "value_error":  # a cross-field check: its message names the keys
         return f"{where}: {path + ': ' if loc else ''}{msg}"

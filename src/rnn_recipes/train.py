@@ -27,6 +27,9 @@ from rnn_recipes import plots  # noqa: E402  (matplotlib after keras keeps one i
 from rnn_recipes.checkpoint import Checkpoint  # noqa: E402
 from rnn_recipes.model import build_model, compile_model, summary_text  # noqa: E402
 from rnn_recipes.pipeline import train_dataset  # noqa: E402
+from rnn_recipes import controls as ctl  # noqa: E402
+from rnn_recipes.gradguard import GradGuard  # noqa: E402
+from rnn_recipes.intervals import interval_count, interval_dataset  # noqa: E402
 
 
 def seed_everything(seed: int, deterministic_ops: bool = True) -> None:
@@ -81,6 +84,29 @@ def _history_csv(history: dict) -> str:
     return buf.getvalue()
 
 
+def _controls(cfg: Config, ds: Dataset, run_dir: Path, epochs: int, steps_per_epoch: int) -> list:
+    """The callbacks for train.lr_schedule, train.time_budget and output.sample_every, in their order."""
+    budget = ctl.TimeBudget(cfg.train.time_budget, epochs, steps_per_epoch) if cfg.train.time_budget else None
+    found = [*([budget] if budget else []), *ctl.make_schedule(cfg, ds.has_val, epochs, steps_per_epoch, budget)]
+    if cfg.output.sample_every and ds.vocab is not None:
+        seed_text = ds.x_val if ds.has_val else ds.x_train
+        found.append(ctl.Samples(cfg, run_dir, ds.vocab, ds.level, seed_text[0]))
+    return found
+
+
+def _stop_record(cfg: Config, history: dict, early_stopping, controls: list) -> dict:
+    """metrics.json's account of the run's time and why training stopped: epochs | budget | early_stopping."""
+    budget = next((c for c in controls if isinstance(c, ctl.TimeBudget)), None)
+    if budget is not None and budget.stopped:
+        stopped = "budget"
+    elif early_stopping is not None and early_stopping.stopped_epoch > 0:
+        stopped = "early_stopping"
+    else:
+        stopped = "epochs"
+    used = budget.used if budget is not None else float(sum(history.get("seconds", [])))
+    return {"stopped": stopped, "time_budget": cfg.train.time_budget, "time_used": round(used, 3)}
+
+
 def train(
     cfg: Config,
     out: Path | None = None,
@@ -128,20 +154,35 @@ def _train(
         print(f"note: the recurrent layers run without cuDNN: {reason}", file=sys.stderr)
 
     early_stopping = None
-    if cfg.train.patience and ds.has_val:
-        early_stopping = keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=cfg.train.patience, restore_best_weights=True
-        )
-    checkpoint = Checkpoint(run_dir, cfg, early_stopping=early_stopping, restore_from=restore_from)
+    if ds.has_val and (cfg.train.patience or cfg.train.time_budget):
+        # a budget without patience still ends on the best validation epoch's weights
+        patience = cfg.train.patience or 2**31  # never stops on its own
+        early_stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+    # an epoch is one pass over the training set, or an interval of train.eval_every steps
+    steps_per_pass = int(train_dataset(ds.x_train, ds.y_train, cfg).cardinality())
+    steps_per_epoch, epochs = steps_per_pass, cfg.train.epochs
+    if cfg.train.eval_every:
+        steps_per_epoch, epochs = cfg.train.eval_every, interval_count(cfg, steps_per_pass)
+    controls = _controls(cfg, ds, run_dir, epochs, steps_per_epoch)
+    checkpoint = Checkpoint(run_dir, cfg, early_stopping=early_stopping, restore_from=restore_from,
+                            controls=[c for c in controls if hasattr(c, "get_state")], epochs=epochs)
     with plan.scope():  # restoring builds the optimizer's variables
         initial_epoch = checkpoint.restore(model)  # 0 for a new run
-    # the checkpoint comes after EarlyStopping, so each checkpoint holds its decision
-    callbacks = [EpochTimer(), *([early_stopping] if early_stopping else []), checkpoint]
+    if cfg.train.grad_guard and not plan.distributed:
+        controls.insert(0, GradGuard(cfg, checkpoint.history))
+    # the checkpoint comes after EarlyStopping and the controls, so each checkpoint holds their decisions
+    callbacks = [EpochTimer(), *([early_stopping] if early_stopping else []), *controls, checkpoint]
+    fit_args = {}
     if plan.distributed:  # global batches sharded over workers, split over replicas
         data = distribute.fit_data(plan, ds, cfg, initial_epoch)
     else:
+        if cfg.train.eval_every:  # an endless seeded stream, cut into intervals
+            x = interval_dataset(ds.x_train, ds.y_train, cfg, steps_per_pass, initial_epoch * steps_per_epoch)
+            fit_args["steps_per_epoch"] = steps_per_epoch
+        else:
+            x = train_dataset(ds.x_train, ds.y_train, cfg, initial_epoch)  # seeded batches, bucketed where exact
         data = dict(
-            x=train_dataset(ds.x_train, ds.y_train, cfg, initial_epoch),  # seeded batches, bucketed where exact
+            x=x,
             shuffle=False,  # the dataset already is, by the run's seed
             validation_data=(ds.x_val, ds.y_val) if ds.has_val else None,
             validation_batch_size=cfg.train.batch_size,
@@ -149,7 +190,8 @@ def _train(
     with distribute.peer_failures(plan):
         model.fit(
             **data,
-            epochs=cfg.train.epochs,
+            **fit_args,
+            epochs=epochs,
             initial_epoch=initial_epoch,
             callbacks=callbacks,
             verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose,
@@ -158,6 +200,7 @@ def _train(
 
     metrics = evaluate_model(model, ds, cfg.train.batch_size)
     metrics["epochs_run"] = len(history["loss"])
+    metrics.update(_stop_record(cfg, history, early_stopping, controls))
     metrics["parameters"] = int(model.count_params())
     metrics["precision"] = cfg.train.precision
     # the median ignores the first epoch's one-off graph tracing
