@@ -21,15 +21,16 @@ ORDER = [
     # foundations: no project imports, or only each other
     "errors", "fileio", "signals", "backend", "compat", "bundled",
     # config
-    "safeyaml", "config", "config_load",
+    "safeyaml", "config", "config_load", "schedules",
     # what a run means and decides
     "tasks", "codec", "runtime", "checkpoint_state", "safeload",
     # data and run directories
     "labelled", "baselines", "data", "rundir", "runs",
     # model and training parts
-    "pipeline", "model", "plots", "metrics", "numpy_rnn", "checkpoint", "distribute",
+    "pipeline", "intervals", "model", "gradguard", "plots", "metrics", "numpy_rnn", "generate", "controls",
+    "checkpoint", "distribute",
     # commands as library functions
-    "train", "evaluate", "generate", "diagnose", "recipes",
+    "train", "evaluate", "diagnose", "recipes",
     # the command line
     "cli", "__main__",
 ]
