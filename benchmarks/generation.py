@@ -18,7 +18,7 @@ import numpy as np
 from rnn_recipes.backend import import_keras
 from rnn_recipes.config import Config
 from rnn_recipes.data import DataSpec
-from rnn_recipes.generate import Engine, generate
+from rnn_recipes.engine import Engine, generate
 from rnn_recipes.model import build_model
 
 keras = import_keras()

@@ -27,10 +27,10 @@ ORDER = [
     # data and run directories
     "labelled", "baselines", "data", "rundir", "runs",
     # model and training parts
-    "pipeline", "intervals", "model", "gradguard", "plots", "metrics", "numpy_rnn", "generate", "controls",
+    "pipeline", "intervals", "model", "gradguard", "plots", "metrics", "numpy_rnn", "engine", "controls",
     "checkpoint", "distribute",
     # commands as library functions
-    "train", "evaluate", "diagnose", "recipes",
+    "train", "evaluate", "generate", "diagnose", "recipes",
     # the command line
     "cli", "__main__",
 ]

@@ -10,7 +10,9 @@ from rnn_recipes.codec import detokenize
 from rnn_recipes.config import Config
 from rnn_recipes.config_load import load_config
 from rnn_recipes.data import DataSpec
-from rnn_recipes.generate import Engine, GenerateError, generate_from_run, sample, seed_ids
+from rnn_recipes.engine import Engine, sample
+from rnn_recipes.errors import GenerateError
+from rnn_recipes.generate import generate_from_run, seed_ids
 from rnn_recipes.model import build_model
 
 

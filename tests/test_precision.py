@@ -89,7 +89,7 @@ def test_the_numpy_engine_reads_a_bfloat16_run(bf16_run):
     runs match to 1e-5 (tests/test_generate.py). The most likely next token
     must agree wherever the top two are not nearly tied.
     """
-    from rnn_recipes.generate import Engine
+    from rnn_recipes.engine import Engine
     from rnn_recipes.runs import load_run
 
     model = load_run(bf16_run).load_model()

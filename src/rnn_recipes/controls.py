@@ -246,7 +246,7 @@ class Samples(keras.callbacks.Callback):
         self._entries: list[tuple[int, str]] | None = None
 
     def _text(self, ids) -> str:
-        from rnn_recipes.generate import detokenize
+        from rnn_recipes.codec import detokenize
 
         return "".join(detokenize(self.vocab[i], self.level, first=(n == 0)) for n, i in enumerate(ids))
 
@@ -265,7 +265,7 @@ class Samples(keras.callbacks.Callback):
 
     def sample(self, epoch: int) -> str:
         """The entry for after `epoch` (1-based) epochs: the seed, a greedy and a sampled continuation."""
-        from rnn_recipes.generate import Engine, generate
+        from rnn_recipes.engine import Engine, generate
 
         engine, n = Engine(self.model), self.LENGTH[self.level]
         lines = [f"--- epoch {epoch} ---", f"seed:   {self._text(self.seed_ids)!r}"]
