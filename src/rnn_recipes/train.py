@@ -26,7 +26,7 @@ keras = import_keras()
 from rnn_recipes import plots  # noqa: E402  (matplotlib after keras keeps one import order)
 from rnn_recipes.checkpoint import Checkpoint  # noqa: E402
 from rnn_recipes.model import build_model, compile_model, summary_text  # noqa: E402
-from rnn_recipes.pipeline import train_dataset  # noqa: E402
+from rnn_recipes.pipeline import epochs_dataset, steps_per_epoch  # noqa: E402
 
 
 def seed_everything(seed: int, deterministic_ops: bool = True) -> None:
@@ -141,7 +141,9 @@ def _train(
         data = distribute.fit_data(plan, ds, cfg, initial_epoch)
     else:
         data = dict(
-            x=train_dataset(ds.x_train, ds.y_train, cfg, initial_epoch),  # seeded batches, bucketed where exact
+            # epochs initial_epoch.. in one stream, each epoch's batches drawn from (seed, epoch), bucketed where exact
+            x=epochs_dataset(ds.x_train, ds.y_train, cfg, initial_epoch),
+            steps_per_epoch=steps_per_epoch(ds.x_train, cfg),  # so Keras reads the stream on, epoch after epoch
             shuffle=False,  # the dataset already is, by the run's seed
             validation_data=(ds.x_val, ds.y_val) if ds.has_val else None,
             validation_batch_size=cfg.train.batch_size,
