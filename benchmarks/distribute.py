@@ -60,9 +60,10 @@ def measure(units: int, batch: int, epochs: int, train: dict) -> dict:
     if plan.distributed:
         data = distribute.fit_data(plan, ds, cfg)
     else:  # what `rnn train` feeds one device
-        from rnn_recipes.pipeline import train_dataset
+        from rnn_recipes.pipeline import epochs_dataset, steps_per_epoch
 
-        data = {"x": train_dataset(ds.x_train, ds.y_train, cfg), "shuffle": False}
+        data = {"x": epochs_dataset(ds.x_train, ds.y_train, cfg), "steps_per_epoch": steps_per_epoch(ds.x_train, cfg),
+                "shuffle": False}
 
     from rnn_recipes.train import EpochTimer
 

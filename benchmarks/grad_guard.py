@@ -19,7 +19,7 @@ from rnn_recipes.config_load import load_config
 from rnn_recipes.data import load_dataset
 from rnn_recipes.gradguard import install
 from rnn_recipes.model import build_model, compile_model
-from rnn_recipes.pipeline import train_dataset
+from rnn_recipes.pipeline import epochs_dataset
 from rnn_recipes.train import seed_everything
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +47,7 @@ def main() -> None:
         for r in range(args.rounds + 1):
             for guard, model in models.items():
                 start = time.perf_counter()
-                model.fit(train_dataset(ds.x_train, ds.y_train, cfg, r), epochs=1, verbose=0)
+                model.fit(epochs_dataset(ds.x_train, ds.y_train, cfg, r, r + 1), epochs=1, verbose=0)
                 if r:  # round 0 compiles
                     times[guard].append(time.perf_counter() - start)
         off, on = min(times[False]), min(times[True])

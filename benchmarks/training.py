@@ -12,7 +12,7 @@ a time, in turn, so load from other programs hits every path alike. Read the
 ratios: they are measured side by side. Paths:
 
 - rnn_recipes: the project's own code path: `build_model`, `compile_model`
-  and the `pipeline.train_dataset` that `rnn train` feeds to `model.fit`;
+  and the `pipeline.epochs_dataset` that `rnn train` feeds to `model.fit`;
 - keras_seed: what the teaching material writes: a Sequential model,
   `model.fit(x, y, batch_size=32)` on NumPy arrays, post padding, no mask;
 - torch: the same model in PyTorch (`nn.RNN`/`nn.LSTM`/`nn.GRU`), a
@@ -154,12 +154,12 @@ def _quiet_tf() -> None:
 
 
 def rnn_recipes_epoch(case: Case, data: dict, jit: bool | str, precision: str = "float32"):
-    """The project's path: config -> build_model -> compile_model -> pipeline.train_dataset -> fit."""
+    """The project's path: config -> build_model -> compile_model -> pipeline.epochs_dataset -> fit."""
     _quiet_tf()
     from rnn_recipes.config import Config
     from rnn_recipes.data import DataSpec
     from rnn_recipes.model import build_model, compile_model
-    from rnn_recipes.pipeline import train_dataset
+    from rnn_recipes.pipeline import epochs_dataset, steps_per_epoch
     from rnn_recipes.runtime import for_this_machine
     from rnn_recipes.train import seed_everything
 
@@ -179,8 +179,9 @@ def rnn_recipes_epoch(case: Case, data: dict, jit: bool | str, precision: str = 
     rt = for_this_machine(cfg)  # as `rnn train` resolves it
     seed_everything(cfg.seed, deterministic_ops=rt.deterministic_ops)
     net = compile_model(build_model(cfg, spec, rt), cfg, spec, rt)
-    ds = train_dataset(data["x_pre"], data["y"], cfg)
-    return lambda: net.fit(ds, epochs=1, shuffle=False, verbose=0)
+    ds = epochs_dataset(data["x_pre"], data["y"], cfg)  # epoch 0's batches; every call times that one epoch
+    steps = steps_per_epoch(data["x_pre"], cfg)
+    return lambda: net.fit(ds, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0)
 
 
 def keras_seed_epoch(case: Case, data: dict):

@@ -10,8 +10,7 @@ from rnn_recipes.config import Config
 from rnn_recipes.config_load import build_config, load_config
 from rnn_recipes.errors import ConfigError
 from rnn_recipes.pipeline import (
-    bucket_batches, bucket_widths, epoch_batches, epochs_dataset, steps_per_epoch, token_lengths, train_dataset,
-    use_bucketing,
+    bucket_batches, bucket_widths, epoch_batches, epochs_dataset, steps_per_epoch, token_lengths, use_bucketing,
 )
 
 
@@ -114,30 +113,42 @@ def test_a_masked_model_gives_the_same_outputs_on_trimmed_batches():
         np.testing.assert_allclose(model.predict(bx, verbose=0), full, atol=1e-6)
 
 
-def test_the_tf_dataset_yields_the_planned_batches_and_a_new_epoch_each_pass():
+def read_epochs(ds, steps: int, epochs: int) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+    """The stream as `model.fit(ds, steps_per_epoch=steps)` reads it: one iterator, `steps` batches an epoch."""
+    it = iter(ds)
+    return [[tuple(t.numpy() for t in next(it)) for _ in range(steps)] for _ in range(epochs)]
+
+
+def test_the_tf_dataset_yields_the_planned_batches_and_a_new_epoch_each_epoch():
     x = padded_reviews(70, 40, "pre", seed=2)
     y = np.arange(70, dtype="float32")
-    for cfg in (imdb_cfg(batch_size=16), imdb_cfg(batch_size=16, mask_zero=True)):
-        ds = train_dataset(x, y, cfg)
+    for cfg in (imdb_cfg(batch_size=16, epochs=2), imdb_cfg(batch_size=16, mask_zero=True, epochs=2)):
+        steps = steps_per_epoch(x, cfg)
+        ds = epochs_dataset(x, y, cfg)
+        assert ds.cardinality().numpy() == 2 * steps
+        got = read_epochs(ds, steps, 2)
         for epoch in range(2):
-            got = [(bx.numpy(), by.numpy()) for bx, by in ds]
             want = list(epoch_batches(x, y, cfg, epoch))
-            assert len(got) == len(want) == ds.cardinality().numpy()
-            for (gx, gy), (wx, wy) in zip(got, want):
-                np.testing.assert_array_equal(gx, wx)
+            assert len(got[epoch]) == len(want) == steps
+            for (gx, gy), (wx, wy) in zip(got[epoch], want):
+                np.testing.assert_array_equal(gx, wx)  # bucketed batches keep their own widths
                 np.testing.assert_array_equal(gy, wy)
+        assert not all(np.array_equal(a[1], b[1]) for a, b in zip(*got))  # the second epoch is reshuffled
 
 
 def test_a_resumed_run_draws_the_batches_an_uninterrupted_run_would():
     x = padded_reviews(70, 40, "pre", seed=3)
     y = np.arange(70, dtype="float32")
-    cfg = imdb_cfg(batch_size=16)
-    got = [by.numpy() for _, by in train_dataset(x, y, cfg, first_epoch=3)]
-    want = [by for _, by in epoch_batches(x, y, cfg, 3)]
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        np.testing.assert_array_equal(g, w)
-    assert not all(np.array_equal(g, w) for g, (_, w) in zip(got, epoch_batches(x, y, cfg, 0)))
+    cfg = imdb_cfg(batch_size=16, epochs=5)
+    steps = steps_per_epoch(x, cfg)
+    resumed = [by for epoch in read_epochs(epochs_dataset(x, y, cfg, first_epoch=3), steps, 2) for _, by in epoch]
+    uninterrupted = [by for epoch in read_epochs(epochs_dataset(x, y, cfg), steps, 5)[3:] for _, by in epoch]
+    want = [by for e in (3, 4) for _, by in epoch_batches(x, y, cfg, e)]
+    assert len(resumed) == len(uninterrupted) == len(want)
+    for r, u, w in zip(resumed, uninterrupted, want):
+        np.testing.assert_array_equal(r, w)
+        np.testing.assert_array_equal(u, w)
+    assert not all(np.array_equal(g, w) for g, (_, w) in zip(resumed, epoch_batches(x, y, cfg, 0)))
 
 
 def test_the_epochs_stream_gives_each_epoch_its_own_batches_however_often_it_is_opened():
@@ -164,19 +175,21 @@ def test_the_epochs_stream_gives_each_epoch_its_own_batches_however_often_it_is_
 def test_a_config_naming_batch_size_32_trains_with_32(monkeypatch, tmp_path):
     import tensorflow as tf
 
+    import rnn_recipes.pipeline as pipeline_module
     import rnn_recipes.train as train_module
 
     seen: list[int] = []
-    real = train_module.train_dataset
+    real = pipeline_module.epochs_dataset
 
-    def recording(x, y, cfg, first_epoch=0):
+    def recording(*args, **kwargs):
         def record(bx, by):
             tf.py_function(lambda n: seen.append(int(n)), [tf.shape(bx)[0]], [])
             return bx, by
 
-        return real(x, y, cfg, first_epoch).map(record)
+        return real(*args, **kwargs).map(record)
 
-    monkeypatch.setattr(train_module, "train_dataset", recording)
+    monkeypatch.setattr(pipeline_module, "epochs_dataset", recording)
     cfg = load_config(TINY / "sine_stacked_gru.yaml", ["train.batch_size=32", "train.epochs=2", "model.units=2"])
     train_module.train(cfg, tmp_path / "run", verbose=0)
-    assert seen == [32, 32, 32, 14] * 2  # 110 windows per epoch, in batches of exactly 32
+    # 110 windows per epoch, in batches of exactly 32; each batch read once (Keras reads the 2-epoch stream on)
+    assert seen == [32, 32, 32, 14] * 2

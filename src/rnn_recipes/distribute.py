@@ -273,13 +273,15 @@ def fit_data(plan: Plan, ds, cfg: Config, first_epoch: int = 0) -> dict:
     Batches hold `train.batch_size` examples (the global batch); tf.distribute
     splits each over the replicas. In-memory data has no files to shard by, so
     workers shard by data: each reads the same batches and keeps its part.
-    The batches are the one-device pipeline's (`pipeline.train_dataset`, each
-    epoch's order drawn from seed and epoch), so every worker agrees on them and
-    a resumed run (`first_epoch` > 0) goes on with its next epoch's order.
+    The batches are the one-device pipeline's (`pipeline.epochs_dataset`: epochs
+    `first_epoch` on in one stream, each epoch's order drawn from seed and epoch,
+    read `steps_per_epoch` batches an epoch), so every worker agrees on them, the
+    batch Keras reads once to learn the shapes takes no epoch's place, and a
+    resumed run (`first_epoch` > 0) goes on with its next epoch's order.
     """
     import tensorflow as tf
 
-    from rnn_recipes.pipeline import train_dataset
+    from rnn_recipes.pipeline import epochs_dataset, steps_per_epoch
 
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -295,9 +297,11 @@ def fit_data(plan: Plan, ds, cfg: Config, first_epoch: int = 0) -> dict:
     if ds.has_val:  # evaluation weighs each replica's mean by its examples: exact with any split
         validation = tf.data.Dataset.from_tensor_slices((ds.x_val, ds.y_val)).batch(cfg.train.batch_size)
         validation = validation.with_options(options)
-    train = train_dataset(ds.x_train, ds.y_train, cfg, first_epoch, keep=len(ds.x_train) - left_out)
+    keep = len(ds.x_train) - left_out
+    train = epochs_dataset(ds.x_train, ds.y_train, cfg, first_epoch, keep=keep)
     return {
         "x": train.with_options(options),
+        "steps_per_epoch": steps_per_epoch(ds.x_train, cfg, keep),
         "validation_data": validation,
         "shuffle": False,  # the order is the pipeline's
     }

@@ -164,29 +164,6 @@ def epochs_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, first_epoch: int =
     return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(tf.data.AUTOTUNE)
 
 
-def train_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, first_epoch: int = 0, keep: int | None = None):
-    """A prefetching `tf.data.Dataset` of `epoch_batches`; each pass over it is the next epoch.
-
-    Args:
-        x, y: the training arrays.
-        cfg: the run config (seed, batch size, shuffle, bucketing, padding).
-        first_epoch: the epoch the first pass draws (a resumed run's `initial_epoch`), so a
-            resumed run sees the batches an uninterrupted one would.
-        keep: train on the first `keep` examples of each epoch's order (default: all).
-    """
-    import tensorflow as tf
-
-    epoch = first_epoch - 1
-
-    def generate():
-        nonlocal epoch
-        epoch += 1  # Keras iterates the dataset afresh every epoch
-        yield from epoch_batches(x, y, cfg, epoch, keep)
-
-    ds = tf.data.Dataset.from_generator(generate, output_signature=_signature(x, y, cfg))
-    return ds.apply(tf.data.experimental.assert_cardinality(steps_per_epoch(x, cfg, keep))).prefetch(tf.data.AUTOTUNE)
-
-
 def _plan_sizes(x: np.ndarray, cfg: Config, keep: int | None = None) -> Iterator[int]:
     """Batch sizes of an epoch (the same every epoch), without gathering any data."""
     if use_bucketing(cfg):

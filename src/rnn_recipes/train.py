@@ -26,8 +26,8 @@ keras = import_keras()
 from rnn_recipes import plots  # noqa: E402  (matplotlib after keras keeps one import order)
 from rnn_recipes.checkpoint import Checkpoint  # noqa: E402
 from rnn_recipes.model import build_model, compile_model, summary_text  # noqa: E402
-from rnn_recipes.pipeline import train_dataset  # noqa: E402
 from rnn_recipes import controls as ctl  # noqa: E402
+from rnn_recipes import pipeline  # noqa: E402
 from rnn_recipes.gradguard import GradGuard  # noqa: E402
 from rnn_recipes.intervals import interval_count, interval_dataset  # noqa: E402
 
@@ -159,7 +159,7 @@ def _train(
         patience = cfg.train.patience or 2**31  # never stops on its own
         early_stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
     # an epoch is one pass over the training set, or an interval of train.eval_every steps
-    steps_per_pass = int(train_dataset(ds.x_train, ds.y_train, cfg).cardinality())
+    steps_per_pass = pipeline.steps_per_epoch(ds.x_train, cfg)
     steps_per_epoch, epochs = steps_per_pass, cfg.train.epochs
     if cfg.train.eval_every:
         steps_per_epoch, epochs = cfg.train.eval_every, interval_count(cfg, steps_per_pass)
@@ -172,17 +172,16 @@ def _train(
         controls.insert(0, GradGuard(cfg, checkpoint.history))
     # the checkpoint comes after EarlyStopping and the controls, so each checkpoint holds their decisions
     callbacks = [EpochTimer(), *([early_stopping] if early_stopping else []), *controls, checkpoint]
-    fit_args = {}
     if plan.distributed:  # global batches sharded over workers, split over replicas
         data = distribute.fit_data(plan, ds, cfg, initial_epoch)
     else:
         if cfg.train.eval_every:  # an endless seeded stream, cut into intervals
             x = interval_dataset(ds.x_train, ds.y_train, cfg, steps_per_pass, initial_epoch * steps_per_epoch)
-            fit_args["steps_per_epoch"] = steps_per_epoch
-        else:
-            x = train_dataset(ds.x_train, ds.y_train, cfg, initial_epoch)  # seeded batches, bucketed where exact
+        else:  # epochs initial_epoch.. in one stream, each epoch's batches drawn from (seed, epoch), bucketed where exact
+            x = pipeline.epochs_dataset(ds.x_train, ds.y_train, cfg, initial_epoch)
         data = dict(
             x=x,
+            steps_per_epoch=steps_per_epoch,  # so Keras reads the stream on, epoch after epoch
             shuffle=False,  # the dataset already is, by the run's seed
             validation_data=(ds.x_val, ds.y_val) if ds.has_val else None,
             validation_batch_size=cfg.train.batch_size,
@@ -190,7 +189,6 @@ def _train(
     with distribute.peer_failures(plan):
         model.fit(
             **data,
-            **fit_args,
             epochs=epochs,
             initial_epoch=initial_epoch,
             callbacks=callbacks,
