@@ -112,6 +112,14 @@ DATA_KINDS = tuple(DATA_MODELS)
 # count epochs (intervals with `train.eval_every`).
 
 
+def _floor(default: float, which: str):
+    return Field(default, ge=0.0, le=1.0, description=f"{which} learning rate, as a fraction of learning_rate")
+
+
+def _cut_factor():
+    return Field(0.5, gt=0.0, lt=1.0, description="what each cut multiplies the learning rate by")
+
+
 class ConstantSchedule(_Section):
     """`train.learning_rate` throughout: the default, and what every config trained before."""
 
@@ -123,14 +131,14 @@ class CosineSchedule(_Section):
 
     kind: Literal["cosine"] = "cosine"
     warmup: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of the run's steps spent warming up")
-    floor: float = Field(0.1, ge=0.0, le=1.0, description="the final learning rate, as a fraction of learning_rate")
+    floor: float = _floor(0.1, "the final")
 
 
 class LinearSchedule(_Section):
     """A straight line from the learning rate to `floor` x the learning rate at the run's last step."""
 
     kind: Literal["linear"] = "linear"
-    floor: float = Field(0.0, ge=0.0, le=1.0, description="the final learning rate, as a fraction of learning_rate")
+    floor: float = _floor(0.0, "the final")
 
 
 class StepSchedule(_Section):
@@ -138,16 +146,16 @@ class StepSchedule(_Section):
 
     kind: Literal["step"] = "step"
     every: int = Field(10, ge=1, le=1_000_000, description="epochs between two cuts")
-    factor: float = Field(0.5, gt=0.0, lt=1.0, description="what each cut multiplies the learning rate by")
+    factor: float = _cut_factor()
 
 
 class PlateauSchedule(_Section):
     """Keras' ReduceLROnPlateau: times `factor` when the validation loss (else the loss) stalls."""
 
     kind: Literal["plateau"] = "plateau"
-    factor: float = Field(0.5, gt=0.0, lt=1.0, description="what each cut multiplies the learning rate by")
+    factor: float = _cut_factor()
     patience: int = Field(2, ge=1, description="epochs without improvement before a cut")
-    floor: float = Field(0.01, ge=0.0, le=1.0, description="the lowest learning rate, as a fraction of learning_rate")
+    floor: float = _floor(0.01, "the lowest")
 
 
 LRSchedule = Annotated[
