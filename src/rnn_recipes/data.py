@@ -1,8 +1,9 @@
-"""Datasets: IMDB reviews, a text corpus and a sine series, as train/val/test arrays.
+"""Datasets: IMDB reviews, a text corpus, a sine series and labelled text, as train/val/test arrays.
 
 Each loader turns a validated data config into a `Dataset` of NumPy arrays.
 Token data is integer ids of shape (N, T); sine data is float values of shape
-(N, T, 1). Nothing here imports TensorFlow except the IMDB download.
+(N, T, 1). Nothing here imports TensorFlow except the IMDB download; labelled text
+(`labelled_text.py`) is vectorized by Keras.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ IMDB_SHA256 = "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f"
 IMDB_SEED = 113  # Keras' shuffle seed, so our arrays match keras.datasets.imdb.load_data
 START, OOV, INDEX_FROM = 1, 2, 3  # Keras' reserved ids: 0 is padding
 # the task each kind of data poses; `rnn_recipes.tasks` says what a task means
-TASK_OF_KIND = {"imdb": "binary", "text": "next_token", "sine": "regression"}
+TASK_OF_KIND = {"imdb": "binary", "text": "next_token", "sine": "regression", "labelled_text": "multiclass"}
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,9 @@ class Dataset:
 
 def load_dataset(cfg: Config) -> Dataset:
     """Load the dataset `cfg.data` names."""
-    loaders = {"imdb": load_imdb, "text": load_text, "sine": load_sine}
+    from rnn_recipes.labelled_text import load_labelled_text  # reads through labelled.py and Keras' vectorizer
+
+    loaders = {"imdb": load_imdb, "text": load_text, "sine": load_sine, "labelled_text": load_labelled_text}
     return loaders[cfg.data.kind](cfg.data, cfg.seed)
 
 
@@ -101,7 +104,10 @@ def task_name(cfg: Config) -> str:
 
 
 def data_spec(cfg: Config) -> DataSpec:
-    """The model-facing shape of the data, cheaply (text reads its corpus, nothing downloads)."""
+    """The model-facing shape of the data, cheaply (text reads its corpus, labelled text its training split;
+    nothing downloads)."""
+    if cfg.data.kind == "labelled_text":  # the vocabulary's size depends on the seeded split
+        return load_dataset(cfg).spec
     specs = {"imdb": imdb_spec, "text": text_spec, "sine": sine_spec}
     return specs[cfg.data.kind](cfg.data)
 

@@ -12,12 +12,12 @@ strings Keras accepts.
 Adding a task is one `Task` in `TASKS` plus the data reader that poses it.
 How the next ones plug in:
 
-- multi-class classification of labelled text (`multiclass`, registered):
-  softmax head with `spec.num_classes` units, sparse categorical
-  cross-entropy, accuracy, the majority-class baseline; a reader of labelled
-  text sets `num_classes`. A bag-of-words baseline is one more entry its
-  `baselines` function returns (a logistic regression on token counts, fit on
-  `ds.x_train`). Presented as label + probability.
+- multi-class classification of labelled text (`multiclass`, registered, and
+  what `data.kind: labelled_text` poses for any number of classes >= 2, two
+  included): softmax head with `spec.num_classes` units, sparse categorical
+  cross-entropy, accuracy, the majority-class baseline; for labelled text
+  also the bag-of-words logistic regression (same split, same vocabulary),
+  macro F1 and the per-class report. Presented as label + probability.
 - multi-step forecasting (`forecast`): linear head with `units=lambda s:
   s.horizon` (a `horizon` field the reader sets on `DataSpec`), MSE loss, MAE
   metric; `baselines` returns persistence, seasonal naive and a linear
@@ -131,7 +131,23 @@ def _binary_baselines(model, ds: Dataset, batch_size: int, metrics: dict) -> dic
 
 
 def _multiclass_baselines(model, ds: Dataset, batch_size: int, metrics: dict) -> dict:
-    return {"majority_baseline_accuracy": majority_accuracy(ds.y_test)}
+    """Majority class; for labelled text also a bag-of-words logistic regression on the same
+    split and vocabulary, and the model's per-class precision, recall, F1 and confusion matrix."""
+    from rnn_recipes import baselines
+
+    out = {"majority_baseline_accuracy": majority_accuracy(ds.y_test)}
+    names = ds.extra.get("class_names")
+    if names is None or len(ds.x_test) == 0:
+        return out
+    n = ds.spec.num_classes
+    bow = baselines.fit_bow_logistic(ds.x_train, ds.y_train, n, ds.spec.vocab_size, seed=0)
+    out["bow_baseline_accuracy"] = float(np.mean(bow.predict(ds.x_test) == ds.y_test))
+    pred = np.asarray(model.predict(ds.x_test, batch_size=batch_size, verbose=0)).argmax(axis=-1)
+    report = baselines.classification_report(ds.y_test, pred, n).as_dict(names)
+    out["macro_f1"] = report.pop("macro_f1")
+    out["classification"] = {k: v for k, v in report.items() if k != "accuracy"}
+    out["class_names"] = list(names)
+    return out
 
 
 def _language_model_baselines(model, ds: Dataset, batch_size: int, metrics: dict) -> dict:
@@ -215,8 +231,8 @@ TASKS: dict[str, Task] = {
         loss="sparse_categorical_crossentropy",
         metrics=("accuracy",),
         baselines=_multiclass_baselines,
-        leaderboard=("val_accuracy", "accuracy"),
-        higher_is_better=("accuracy",),
+        leaderboard=("val_accuracy", "accuracy", "macro_f1", "bow_baseline_accuracy", "majority_baseline_accuracy"),
+        higher_is_better=("accuracy", "f1"),
         present=present_class,
     ),
     "next_token": Task(
