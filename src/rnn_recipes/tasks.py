@@ -73,9 +73,10 @@ class Task:
         higher_is_better: metric name endings for which higher is better
             (e.g. "accuracy" covers "val_accuracy"); every other metric ranks
             lower first.
-        present: `present(output, labels=None, top_k=5)` -> one example's model
-            output as a user reads it (a JSON-ready dict); `labels` names the
-            classes or tokens by id.
+        present: `present(output, labels=None, top_k=5, detail=False)` -> one
+            example's model output as a user reads it (a JSON-ready dict);
+            `labels` names the classes or tokens by id; `detail` adds every
+            class's probability (`probabilities`, by name) where there are classes.
         prediction_plot: whether a plot of predicted against actual test
             values means something (real-valued targets).
 
@@ -179,21 +180,27 @@ def _name(i: int, labels: Sequence[str] | None) -> str | int:
     return labels[i] if labels is not None else i
 
 
-def present_binary(output: np.ndarray, labels: Sequence[str] | None = None, top_k: int = 5) -> dict:
-    """The label a sigmoid output picks (threshold 0.5) and its probability."""
+def present_binary(output: np.ndarray, labels: Sequence[str] | None = None, top_k: int = 5, detail: bool = False) -> dict:
+    """The label a sigmoid output picks (threshold 0.5) and its probability (and both classes', with `detail`)."""
     p = float(np.asarray(output).reshape(-1)[-1])
     label = int(p >= 0.5)
-    return {"label": _name(label, labels), "probability": p if label else 1.0 - p}
+    out = {"label": _name(label, labels), "probability": p if label else 1.0 - p}
+    if detail:
+        out["probabilities"] = {str(_name(0, labels)): 1.0 - p, str(_name(1, labels)): p}
+    return out
 
 
-def present_class(output: np.ndarray, labels: Sequence[str] | None = None, top_k: int = 5) -> dict:
-    """The most probable class of a softmax output and its probability."""
+def present_class(output: np.ndarray, labels: Sequence[str] | None = None, top_k: int = 5, detail: bool = False) -> dict:
+    """The most probable class of a softmax output and its probability (and every class's, with `detail`)."""
     probs = np.asarray(output).reshape(-1)
     i = int(np.argmax(probs))
-    return {"label": _name(i, labels), "probability": float(probs[i])}
+    out = {"label": _name(i, labels), "probability": float(probs[i])}
+    if detail:
+        out["probabilities"] = {str(_name(k, labels)): float(p) for k, p in enumerate(probs)}
+    return out
 
 
-def present_top_tokens(output: np.ndarray, labels: Sequence[str] | None = None, top_k: int = 5) -> dict:
+def present_top_tokens(output: np.ndarray, labels: Sequence[str] | None = None, top_k: int = 5, detail: bool = False) -> dict:
     """The `top_k` most probable next tokens, most probable first (of the last step, if per step)."""
     probs = np.asarray(output)
     probs = probs.reshape(-1, probs.shape[-1])[-1]
@@ -201,7 +208,7 @@ def present_top_tokens(output: np.ndarray, labels: Sequence[str] | None = None, 
     return {"top": [{"token": _name(int(i), labels), "probability": float(probs[i])} for i in order]}
 
 
-def present_value(output: np.ndarray, labels: Sequence[str] | None = None, top_k: int = 5) -> dict:
+def present_value(output: np.ndarray, labels: Sequence[str] | None = None, top_k: int = 5, detail: bool = False) -> dict:
     """The predicted value."""
     return {"value": float(np.asarray(output).reshape(-1)[-1])}
 
