@@ -82,14 +82,21 @@ def train(
 @app.command()
 def evaluate(
     run: Annotated[Path, typer.Argument(help="A run directory written by `rnn train`.", show_default=False)],
+    data: Annotated[
+        Optional[Path], typer.Option(help="A classifier run: score it on this labelled file instead (per-class report).")
+    ] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="With --data: draw the confusion matrix to this PNG.")] = None,
 ) -> None:
-    """Reload a trained run and recompute its test metrics."""
+    """Reload a trained run and recompute its test metrics (or score a classifier on another labelled file)."""
     with user_errors():
         from rnn_recipes.runs import load_run
 
         load_run(run)  # refuse a bad directory before importing TensorFlow
-        from rnn_recipes.evaluate import evaluate_run
+        from rnn_recipes.evaluate import evaluate_file, evaluate_run
 
+        if data is not None:
+            typer.echo(json.dumps(evaluate_file(run, data, plot), indent=2))
+            return
         metrics, saved = evaluate_run(run)
     typer.echo(json.dumps(metrics, indent=2))
     drift = {k: (v, saved.get(k)) for k, v in metrics.items() if isinstance(v, float) and saved.get(k) is not None}
