@@ -163,7 +163,7 @@ def test_a_line_break_inside_a_key_stays_on_one_line():
 
 def test_config_strings_never_name_code():
     """Every string setting is a closed set of names, except plain data (paths, text, a url, a hash, the run name)."""
-    free_text = {("Config", "name"), ("ImdbData", "path"), ("TextData", "text"), ("TextData", "path"),
+    free_text = {("Config", "name"), ("ImdbData", "path"), ("ImdbData", "word_index_path"), ("TextData", "text"), ("TextData", "path"),
                  ("TextData", "url"), ("TextData", "sha256"), ("OutputConfig", "dir")}
     free_text |= {("LabelledTextData", k) for k in ("path", "train_path", "val_path", "test_path", "text_column", "label_column")}
     for model in (Config, ImdbData, TextData, SineData, LabelledTextData, EncodingConfig, ModelConfig, TrainConfig, OutputConfig):

@@ -182,3 +182,58 @@ def test_predict_cli_plain_json_file_stdin_and_refusals(cli, tiny_runs, tmp_path
         assert len(result.output.strip().splitlines()) == 1
     finally:
         (tmp_path / "v.json").rename(run / "vectorizer.json")
+
+
+# --- IMDB runs read English through Keras' word index -----------------------------
+
+WORD_INDEX = CONFIGS.parent / "tests" / "data" / "imdb_word_index_tiny.json"
+
+
+def test_imdb_ids_decode_to_text_and_encode_back_to_the_same_ids():
+    from rnn_recipes.data import load_dataset
+    from rnn_recipes.imdb_text import ImdbTextCodec, read_word_index
+
+    cfg = load_config(TINY / "imdb_embedding_lstm.yaml", ["data.maxlen=100", "data.padding=post", "data.num_words=200"])
+    ds = load_dataset(cfg)
+    codec = ImdbTextCodec(read_word_index(WORD_INDEX), cfg.data.num_words)
+    assert (ds.x_train == 2).any() and (ds.x_train >= 3).any()  # the num_words cut made some OOV
+    for row in ds.x_train[:50]:
+        ids = row[row != 0].tolist()
+        assert codec.encode(codec.decode(ids)) == ids
+        assert (codec.pad(ids, 100, "post", "pre") == row).all()
+
+
+def test_imdb_run_without_a_word_index_is_refused_with_one_line(monkeypatch, tmp_path):
+    from rnn_recipes.errors import DataError
+    from rnn_recipes.imdb_text import find_word_index
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    with pytest.raises(DataError, match="sha256 is not pinned: set data.word_index_path") as info:
+        find_word_index(None)
+    assert len(str(info.value).splitlines()) == 1
+    with pytest.raises(DataError, match="expected a JSON object from word to an integer rank"):
+        bad = tmp_path / "w.json"
+        bad.write_text('{"a": "1"}')
+        find_word_index(str(bad))
+
+
+@pytest.mark.slow
+def test_imdb_run_classifies_english_as_its_training_ids(tiny_runs):
+    from types import SimpleNamespace
+
+    from rnn_recipes import tasks
+    from rnn_recipes.imdb_text import ImdbTextCodec, read_word_index
+    from rnn_recipes.predict import _imdb_predictor, predict_run
+    from rnn_recipes.safeload import load_model_file
+
+    run = tiny_runs["imdb_embedding_lstm"]
+    cfg = load_config(TINY / "imdb_embedding_lstm.yaml", [f"data.word_index_path={WORD_INDEX}"])
+    fake = SimpleNamespace(config=cfg, load_model=lambda: load_model_file(run / "model.keras"))
+    predictor = _imdb_predictor(fake, tasks.get("binary"))
+    codec = ImdbTextCodec(read_word_index(WORD_INDEX), cfg.data.num_words)
+    text = " ".join(codec.decode([i]) for i in range(13, 23))  # the planted positive words
+    result = next(predict_run(predictor, texts=[text], detail=True))
+    model = load_model_file(run / "model.keras")
+    p = float(model.predict(codec.pad(codec.encode(text), 40, "pre", "pre")[None], verbose=0)[0, 0])
+    assert result["probabilities"]["positive"] == pytest.approx(p, abs=1e-6)
+    assert result["label"] == "positive"

@@ -41,6 +41,8 @@ class ImdbData(_Section):
     truncating: Literal["pre", "post"] = "pre"
     val_split: float = Field(0.2, ge=0.0, lt=1.0)  # taken from the training set
     limit: int | None = Field(None, ge=2)  # use only this many train and test reviews
+    # Keras' imdb_word_index.json, so `rnn predict` reads English; default: Keras' verified cache
+    word_index_path: str | None = None
 
 
 class TextData(_Section):

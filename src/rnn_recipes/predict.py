@@ -9,7 +9,9 @@ from the task record's `present` (`rnn_recipes.tasks`):
   `detail`), from the run's `inference.keras`, which reads raw strings;
 - text runs (language models): the `top_k` next tokens after a text of at
   least `seq_length` tokens (its last `seq_length` are read);
-- sine runs: the next value after a window of at least `time_steps` values.
+- sine runs: the next value after a window of at least `time_steps` values;
+- IMDB runs: negative/positive for English text, encoded through Keras'
+  IMDB word index (`imdb_text.py`) exactly as the training reviews were.
 
 Input a run cannot predict from is refused with one line (`InputError`).
 
@@ -99,14 +101,26 @@ def _sine_predictor(run, task) -> Predictor:
                      lambda batch: np.asarray(model.predict_on_batch(np.array([values(v) for v in batch], np.float32)[..., None])))
 
 
+def _imdb_predictor(run, task) -> Predictor:
+    from rnn_recipes.imdb_text import ImdbTextCodec, find_word_index
+
+    d = run.config.data
+    codec = ImdbTextCodec(find_word_index(d.word_index_path), d.num_words)
+    model = run.load_model()
+
+    def rows(batch: list[str]) -> np.ndarray:
+        return np.stack([codec.pad(codec.encode(t), d.maxlen, d.padding, d.truncating) for t in batch])
+
+    return Predictor("imdb", task, ["negative", "positive"], "text", "text",
+                     lambda batch: np.asarray(model.predict_on_batch(rows(batch))))
+
+
 def load_predictor(run_dir: Path) -> Predictor:
     """Read a finished run once (refusing incomplete or altered ones) and get ready to predict."""
     run = load_run(Path(run_dir))
     task = tasks.get(task_name(run.config))
     kind = run.config.data.kind
-    makers = {"labelled_text": _labelled_predictor, "text": _text_predictor, "sine": _sine_predictor}
-    if kind not in makers:
-        raise InputError(f"{run_dir} is an {kind} run: it reads word ids, not text; predict reads labelled_text, text and sine runs")
+    makers = {"labelled_text": _labelled_predictor, "text": _text_predictor, "sine": _sine_predictor, "imdb": _imdb_predictor}
     return makers[kind](run, task)
 
 
