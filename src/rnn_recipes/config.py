@@ -119,6 +119,7 @@ class LabelledTextData(_Section):
     # the vectorizer inside the saved model pads and cuts at the end (Keras' TextVectorization);
     # keeping a text's last tokens would need a custom layer, which a plain Keras process cannot load
     truncating: Literal["post"] = Field("post", description="which end of a long text is cut: post (the end)")
+    padding: Literal["post"] = Field("post", description="where padding goes: post (after the text; mask_zero skips it)")
     class_weights: Literal["balanced", "none"] = Field("none", description="balanced: weigh each class's loss by n / (classes * count)")
 
     @model_validator(mode="after")
