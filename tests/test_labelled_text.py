@@ -237,3 +237,22 @@ def test_imdb_run_classifies_english_as_its_training_ids(tiny_runs):
     p = float(model.predict(codec.pad(codec.encode(text), 40, "pre", "pre")[None], verbose=0)[0, 0])
     assert result["probabilities"]["positive"] == pytest.approx(p, abs=1e-6)
     assert result["label"] == "positive"
+
+
+def test_separate_split_files_and_balanced_class_weights(tmp_path):
+    from rnn_recipes.config import Config
+    from rnn_recipes.data import load_dataset
+
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps({"body": f"good thing {i}", "y": "pos"}) + "\n" for i in range(20))
+                     + "".join(json.dumps({"body": f"bad thing {i}", "y": "neg"}) + "\n" for i in range(10)))
+    test = tmp_path / "test.jsonl"
+    test.write_text(json.dumps({"body": "good", "y": "pos"}) + "\n" + json.dumps({"body": "awful", "y": "neg"}) + "\n")
+    cfg = Config.model_validate({"data": {
+        "kind": "labelled_text", "train_path": str(train), "test_path": str(test),
+        "text_column": "body", "label_column": "y", "seq_length": 4, "class_weights": "balanced"}})
+    ds = load_dataset(cfg)
+    assert ds.extra["class_names"] == ["neg", "pos"] and len(ds.x_train) == 30 and len(ds.x_test) == 2
+    assert not ds.has_val
+    assert ds.extra["class_weight"] == {0: 30 / (2 * 10), 1: 30 / (2 * 20)}
+    assert ds.x_test[1].tolist() == [1, 0, 0, 0]  # "awful" never occurs in training: [UNK], then padding
