@@ -256,3 +256,20 @@ def test_separate_split_files_and_balanced_class_weights(tmp_path):
     assert not ds.has_val
     assert ds.extra["class_weight"] == {0: 30 / (2 * 10), 1: 30 / (2 * 20)}
     assert ds.x_test[1].tolist() == [1, 0, 0, 0]  # "awful" never occurs in training: [UNK], then padding
+
+
+@pytest.mark.slow
+def test_evaluate_scores_a_classifier_on_another_labelled_file(cli, tiny_runs, tmp_path):
+    run = tiny_runs["reviews_lstm"]
+    result = cli("evaluate", run, "--data", REVIEWS_TINY, "--plot", tmp_path / "cm.png")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["examples"] == 120 and np.asarray(report["confusion"]).sum() == 120
+    assert set(report["per_class"]) == {"negative", "neutral", "positive"}
+    assert (tmp_path / "cm.png").stat().st_size > 1000
+    other = tmp_path / "other.csv"
+    other.write_text("text,label\nfine,neutral\nodd,surprised\n")
+    bad = cli("evaluate", run, "--data", other)
+    assert bad.exit_code == 2 and "line 3: label 'surprised' is not one the run was trained on" in bad.output
+    sine = cli("evaluate", tiny_runs["sine_simple_rnn"], "--data", other)
+    assert sine.exit_code == 2 and "--data scores labelled_text runs" in sine.output
