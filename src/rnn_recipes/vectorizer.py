@@ -72,7 +72,7 @@ def vectorize(layer, texts: Sequence[str]) -> np.ndarray:
     """Token ids (N, seq_length), int32."""
     texts = list(texts)
     if not texts:
-        return np.zeros((0, layer._output_sequence_length), np.int32)
+        return np.zeros((0, layer.get_config()["output_sequence_length"]), np.int32)
     parts = [np.asarray(layer(np.array(texts[i : i + BATCH], dtype=object))) for i in range(0, len(texts), BATCH)]
     return np.concatenate(parts).astype(np.int32)
 
