@@ -23,14 +23,14 @@ ORDER = [
     # config
     "safeyaml", "config", "config_load", "schedules",
     # what a run means and decides
-    "tasks", "codec", "runtime", "checkpoint_state", "safeload",
+    "baselines", "tasks", "codec", "runtime", "checkpoint_state", "safeload",
     # data and run directories
-    "labelled", "baselines", "data", "rundir", "runs",
+    "dataset", "labelled", "vectorizer", "labelled_text", "imdb_text", "data", "rundir", "runs",
     # model and training parts
     "pipeline", "intervals", "model", "gradguard", "plots", "metrics", "numpy_rnn", "engine", "controls",
     "checkpoint", "distribute",
     # commands as library functions
-    "train", "evaluate", "generate", "diagnose", "recipes",
+    "train", "evaluate", "predict_input", "predict", "generate", "diagnose", "recipes",
     # the command line
     "cli", "__main__",
 ]

@@ -88,3 +88,12 @@ def test_the_training_benchmark_times_each_precision_and_refuses_an_unknown_one(
         main(["--cases", "lstm-100", "--precision", "mixed_bfloat16,float8"])
     assert exc.value.code == 2
     assert "unknown precision float8; expected some of: mixed_bfloat16, mixed_float16" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_prediction_benchmark_runs_a_microscopic_case():
+    cmd = [sys.executable, "-m", "benchmarks.predict", "--lines", "300", "--repeats", "1", "--no-subprocess"]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "| direct `model.predict`" in out.stdout and "`predict_run` streaming" in out.stdout
+    assert "single text, warm" in out.stdout and "load average at start" in out.stdout

@@ -82,14 +82,21 @@ def train(
 @app.command()
 def evaluate(
     run: Annotated[Path, typer.Argument(help="A run directory written by `rnn train`.", show_default=False)],
+    data: Annotated[
+        Optional[Path], typer.Option(help="A classifier run: score it on this labelled file instead (per-class report).")
+    ] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="With --data: draw the confusion matrix to this PNG.")] = None,
 ) -> None:
-    """Reload a trained run and recompute its test metrics."""
+    """Reload a trained run and recompute its test metrics (or score a classifier on another labelled file)."""
     with user_errors():
         from rnn_recipes.runs import load_run
 
         load_run(run)  # refuse a bad directory before importing TensorFlow
-        from rnn_recipes.evaluate import evaluate_run
+        from rnn_recipes.evaluate import evaluate_file, evaluate_run
 
+        if data is not None:
+            typer.echo(json.dumps(evaluate_file(run, data, plot), indent=2))
+            return
         metrics, saved = evaluate_run(run)
     typer.echo(json.dumps(metrics, indent=2))
     drift = {k: (v, saved.get(k)) for k, v in metrics.items() if isinstance(v, float) and saved.get(k) is not None}
@@ -156,6 +163,38 @@ def generate(
             sys.stdout.write(piece)
             sys.stdout.flush()
         sys.stdout.write("\n")
+
+
+@app.command()
+def predict(
+    run: Annotated[Path, typer.Argument(help="A run directory written by `rnn train`.", show_default=False)],
+    text: Annotated[Optional[list[str]], typer.Option("--text", help="A text to predict on (repeatable).")] = None,
+    file: Annotated[
+        Optional[Path],
+        typer.Option(help="One text a line, or a .csv/.tsv/.jsonl file's --column.", dir_okay=False),
+    ] = None,
+    column: Annotated[Optional[str], typer.Option(help="The text column of a table file (default: the run's).")] = None,
+    values: Annotated[Optional[str], typer.Option(help="Sine runs: the window, e.g. 0.1,0.2,0.3.")] = None,
+    top_k: Annotated[int, typer.Option(help="Text runs: how many next tokens to show.")] = 5,
+    json_lines: Annotated[bool, typer.Option("--json", help="JSON Lines with every class's probability.")] = False,
+) -> None:
+    """Predict with a trained run: a label and its probability per text (standard input when no --text/--file)."""
+    with user_errors():
+        from rnn_recipes import predict_input as inputs
+        from rnn_recipes.predict import format_plain, load_predictor, predict_run
+
+        predictor = load_predictor(run)
+        window = [inputs.parse_values(values)] if values is not None else None
+        if window is not None:
+            texts = None
+        elif text:
+            texts = inputs.texts_from_options(text)
+        elif file is not None:
+            texts = inputs.texts_from_file(file, column or predictor.column)
+        else:
+            texts = inputs.texts_from_stream(sys.stdin.buffer)
+        for result in predict_run(predictor, texts, window, top_k=top_k, detail=json_lines):
+            typer.echo(json.dumps(result) if json_lines else format_plain(result))
 
 
 # --- recipes, sweeps and diagnostics -----------------------------------------

@@ -41,6 +41,8 @@ class ImdbData(_Section):
     truncating: Literal["pre", "post"] = "pre"
     val_split: float = Field(0.2, ge=0.0, lt=1.0)  # taken from the training set
     limit: int | None = Field(None, ge=2)  # use only this many train and test reviews
+    # Keras' imdb_word_index.json, so `rnn predict` reads English; default: Keras' verified cache
+    word_index_path: str | None = None
 
 
 class TextData(_Section):
@@ -98,7 +100,43 @@ class SineData(_Section):
         return self
 
 
-DataConfig = Annotated[ImdbData | TextData | SineData, Field(discriminator="kind")]
+class LabelledTextData(_Section):
+    """The user's labelled texts (CSV, TSV, JSONL or class folders) for classification."""
+
+    kind: Literal["labelled_text"] = "labelled_text"
+    path: str | None = Field(None, description="one file or folder, split by a seeded stratified split")
+    train_path: str | None = Field(None, description="or separate files: the training split (classes are its labels)")
+    val_path: str | None = Field(None, description="the validation split, with train_path")
+    test_path: str | None = Field(None, description="the test split, with train_path")
+    text_column: str = Field("text", min_length=1, description="CSV/TSV column or JSON key holding the text")
+    label_column: str = Field("label", min_length=1, description="CSV/TSV column or JSON key holding the label")
+    val_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="with path: the share of each class held out to validate")
+    test_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="with path: the share of each class held out to test")
+    level: Literal["char", "word"] = Field("word", description="what a token is")
+    lowercase: bool = Field(True, description="lowercase before cutting (word level also strips punctuation)")
+    max_vocab: int = Field(20_000, ge=3, le=10_000_000, description="ids kept, padding and [UNK] included; built on the training split only")
+    seq_length: int = Field(100, ge=1, le=1_000_000, description="tokens per text: longer texts keep their first seq_length, shorter are padded after")
+    # the vectorizer inside the saved model pads and cuts at the end (Keras' TextVectorization);
+    # keeping a text's last tokens would need a custom layer, which a plain Keras process cannot load
+    truncating: Literal["post"] = Field("post", description="which end of a long text is cut: post (the end)")
+    padding: Literal["post"] = Field("post", description="where padding goes: post (after the text; mask_zero skips it)")
+    class_weights: Literal["balanced", "none"] = Field("none", description="balanced: weigh each class's loss by n / (classes * count)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> LabelledTextData:
+        if (self.path is None) == (self.train_path is None):
+            raise ValueError("give data.path (one file, split by val_fraction/test_fraction) or data.train_path (with optional val_path, test_path), not both")
+        if self.path is None:
+            if self.test_path is None:
+                raise ValueError("data.train_path needs a data.test_path to report test metrics on")
+        elif self.val_path is not None or self.test_path is not None:
+            raise ValueError("data.val_path and data.test_path go with data.train_path, not data.path")
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise ValueError("val_fraction + test_fraction must leave some texts to train on")
+        return self
+
+
+DataConfig = Annotated[ImdbData | TextData | SineData | LabelledTextData, Field(discriminator="kind")]
 # each data section by its `kind` tag, in the order the union lists them
 DATA_MODELS: dict[str, type[BaseModel]] = {
     m.model_fields["kind"].default: m for m in typing.get_args(typing.get_args(DataConfig)[0])

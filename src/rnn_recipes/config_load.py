@@ -199,9 +199,12 @@ def _resolve_paths(data: dict, base: Path) -> None:
     The resolved config saved with a run holds the absolute path.
     """
     section = data.get("data")
-    if isinstance(section, dict) and isinstance(section.get("path"), str):
-        p = Path(section["path"]).expanduser()
-        section["path"] = str(p if p.is_absolute() else (base / p).resolve())
+    if not isinstance(section, dict):
+        return
+    for key in ("path", "train_path", "val_path", "test_path", "word_index_path"):
+        if isinstance(section.get(key), str):
+            p = Path(section[key]).expanduser()
+            section[key] = str(p if p.is_absolute() else (base / p).resolve())
 
 
 def read_config_data(path: str | Path) -> tuple[dict, dict[tuple, int]]:

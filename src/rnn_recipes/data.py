@@ -1,8 +1,9 @@
-"""Datasets: IMDB reviews, a text corpus and a sine series, as train/val/test arrays.
+"""Datasets: IMDB reviews, a text corpus, a sine series and labelled text, as train/val/test arrays.
 
 Each loader turns a validated data config into a `Dataset` of NumPy arrays.
 Token data is integer ids of shape (N, T); sine data is float values of shape
-(N, T, 1). Nothing here imports TensorFlow except the IMDB download.
+(N, T, 1). Nothing here imports TensorFlow except the IMDB download; labelled text
+(`labelled_text.py`) is vectorized by Keras.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import os
 import pickle
 import urllib.request
 import zipfile
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import numpy as np
 from rnn_recipes import tasks
 from rnn_recipes.codec import TextCodec
 from rnn_recipes.config import Config, ImdbData, SineData, TextData
+from rnn_recipes.dataset import Dataset, DataSpec
 from rnn_recipes.errors import DataError
 from rnn_recipes.fileio import sha256_file
 
@@ -29,69 +30,14 @@ IMDB_SHA256 = "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f"
 IMDB_SEED = 113  # Keras' shuffle seed, so our arrays match keras.datasets.imdb.load_data
 START, OOV, INDEX_FROM = 1, 2, 3  # Keras' reserved ids: 0 is padding
 # the task each kind of data poses; `rnn_recipes.tasks` says what a task means
-TASK_OF_KIND = {"imdb": "binary", "text": "next_token", "sine": "regression"}
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    """What the model needs to know about the data, without the data itself.
-
-    Attributes:
-        task: the name of the task the data poses, a key of `rnn_recipes.tasks.TASKS`.
-        seq_len: time steps per example.
-        vocab_size: distinct input ids for token data (IMDB's include padding id 0);
-            0 means the inputs are real values, one per step (N, T, 1).
-        num_classes: output classes (next_token: the vocabulary).
-        sequence_output: predict at every step (many-to-many) instead of once.
-    """
-
-    task: str
-    seq_len: int
-    vocab_size: int = 0
-    num_classes: int = 0
-    sequence_output: bool = False
-
-    def __post_init__(self) -> None:
-        tasks.get(self.task)  # an unknown task fails here, where the spec is made
-
-
-@dataclass
-class Dataset:
-    """Arrays for one run. Empty validation arrays mean no validation split.
-
-    `test_name` says what the final metrics are computed on: "test", or
-    "train" when a corpus is too small to hold any text out.
-    """
-
-    spec: DataSpec
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    test_name: str = "test"
-    codec: TextCodec | None = None  # text: how ids map back to tokens, saved as the run's vocab.json
-    extra: dict = field(default_factory=dict)  # e.g. the sine persistence baseline
-
-    @property
-    def has_val(self) -> bool:
-        return len(self.x_val) > 0
-
-    @property
-    def vocab(self) -> list[str] | None:
-        """Token by id, for text data."""
-        return None if self.codec is None else self.codec.vocab
-
-    @property
-    def level(self) -> str:
-        """What a text token is: "char" or "word"."""
-        return "char" if self.codec is None else self.codec.level
+TASK_OF_KIND = {"imdb": "binary", "text": "next_token", "sine": "regression", "labelled_text": "multiclass"}
 
 
 def load_dataset(cfg: Config) -> Dataset:
     """Load the dataset `cfg.data` names."""
-    loaders = {"imdb": load_imdb, "text": load_text, "sine": load_sine}
+    from rnn_recipes.labelled_text import load_labelled_text  # reads through labelled.py and Keras' vectorizer
+
+    loaders = {"imdb": load_imdb, "text": load_text, "sine": load_sine, "labelled_text": load_labelled_text}
     return loaders[cfg.data.kind](cfg.data, cfg.seed)
 
 
@@ -101,7 +47,10 @@ def task_name(cfg: Config) -> str:
 
 
 def data_spec(cfg: Config) -> DataSpec:
-    """The model-facing shape of the data, cheaply (text reads its corpus, nothing downloads)."""
+    """The model-facing shape of the data, cheaply (text reads its corpus, labelled text its training split;
+    nothing downloads)."""
+    if cfg.data.kind == "labelled_text":  # the vocabulary's size depends on the seeded split
+        return load_dataset(cfg).spec
     specs = {"imdb": imdb_spec, "text": text_spec, "sine": sine_spec}
     return specs[cfg.data.kind](cfg.data)
 

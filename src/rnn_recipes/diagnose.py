@@ -30,7 +30,8 @@ from rnn_recipes import tasks
 from rnn_recipes.backend import import_keras
 from rnn_recipes.config import Config
 from rnn_recipes.config_load import build_config
-from rnn_recipes.data import Dataset, load_dataset
+from rnn_recipes.data import load_dataset
+from rnn_recipes.dataset import Dataset
 from rnn_recipes.errors import ConfigError
 from rnn_recipes.fileio import write_text
 

@@ -1,10 +1,13 @@
-"""Re-evaluate a finished run from its directory alone."""
+"""Re-evaluate a finished run from its directory alone, or score a classifier on another labelled file."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from rnn_recipes.data import load_dataset
+from rnn_recipes.errors import RunError
 from rnn_recipes.metrics import evaluate_model
 from rnn_recipes.runs import load_run
 
@@ -21,3 +24,37 @@ def evaluate_run(run_dir: Path) -> tuple[dict, dict]:
     metrics = evaluate_model(model, ds, run.config.train.batch_size)
     metrics["epochs_run"] = run.metrics.get("epochs_run")
     return metrics, run.metrics
+
+
+def evaluate_file(run_dir: Path, path: Path, plot: Path | None = None) -> dict:
+    """Score a labelled-text run on another labelled file (CSV/TSV/JSONL/folder, the run's columns).
+
+    Returns accuracy, macro and weighted F1, per-class precision/recall/F1/support
+    and the confusion matrix (rows true, columns predicted); `plot` also draws it.
+    A label the run was not trained on is refused with its line.
+    """
+    from rnn_recipes import baselines, labelled
+    from rnn_recipes.vectorizer import make_vectorizer, read_run_files, vectorize
+
+    run = load_run(run_dir)
+    if run.config.data.kind != "labelled_text":
+        raise RunError(f"{run_dir} is a {run.config.data.kind} run; --data scores labelled_text runs")
+    info = read_run_files(run.path)
+    names = list(info["class_names"])
+    examples = labelled.read_examples(path, info["text_column"], info["label_column"])
+    index = {name: i for i, name in enumerate(names)}
+    for ex in examples:
+        if ex.label not in index:
+            raise RunError(f"{ex.where}: label {ex.label!r} is not one the run was trained on ({', '.join(map(repr, names))})")
+    x = vectorize(make_vectorizer(run.config.data, info["vocabulary"]), [ex.text for ex in examples])
+    y = np.array([index[ex.label] for ex in examples], np.int32)
+    model = run.load_model()
+    probs = model.predict(x, batch_size=run.config.train.batch_size, verbose=0)
+    report = baselines.classification_report(y, probs.argmax(axis=-1), len(names))
+    out = {"data": str(path), "examples": len(examples), **report.as_dict(names)}
+    out["class_names"] = names
+    if plot is not None:
+        from rnn_recipes import plots
+
+        plots.confusion(out["confusion"], names, plot, title=f"{run.path.name} on {Path(path).name}")
+    return out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rnn_recipes import tasks
-from rnn_recipes.data import Dataset
+from rnn_recipes.dataset import Dataset
 
 
 def evaluate_model(model, ds: Dataset, batch_size: int) -> dict:

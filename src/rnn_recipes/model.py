@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from rnn_recipes import runtime, tasks
 from rnn_recipes.backend import import_keras
 from rnn_recipes.config import Config
-from rnn_recipes.data import DataSpec
+from rnn_recipes.dataset import DataSpec
 from rnn_recipes.runtime import Runtime
 
 keras = import_keras()

@@ -80,3 +80,23 @@ def gradient_norms(curves: dict[tuple[str, str], Any], path: Path, title: str = 
     fig.suptitle(title)
     fig.tight_layout()
     _save(fig, path)
+
+
+def confusion(matrix, class_names, path: Path, title: str = "") -> None:
+    """A confusion matrix: rows are the true classes, columns the predicted ones, with the counts written in."""
+    import numpy as np
+
+    cm = np.asarray(matrix)
+    size = 1.2 + 0.6 * len(class_names)
+    fig, ax = plt.subplots(figsize=(size + 1.5, size))
+    im = ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(len(class_names)), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for (i, j), v in np.ndenumerate(cm):
+        ax.text(j, i, str(int(v)), ha="center", va="center", color="white" if v > cm.max() / 2 else "black")
+    fig.colorbar(im, ax=ax)
+    ax.set_title(title)
+    fig.tight_layout()
+    _save(fig, path)

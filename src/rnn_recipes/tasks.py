@@ -12,12 +12,12 @@ strings Keras accepts.
 Adding a task is one `Task` in `TASKS` plus the data reader that poses it.
 How the next ones plug in:
 
-- multi-class classification of labelled text (`multiclass`, registered):
-  softmax head with `spec.num_classes` units, sparse categorical
-  cross-entropy, accuracy, the majority-class baseline; a reader of labelled
-  text sets `num_classes`. A bag-of-words baseline is one more entry its
-  `baselines` function returns (a logistic regression on token counts, fit on
-  `ds.x_train`). Presented as label + probability.
+- multi-class classification of labelled text (`multiclass`, registered, and
+  what `data.kind: labelled_text` poses for any number of classes >= 2, two
+  included): softmax head with `spec.num_classes` units, sparse categorical
+  cross-entropy, accuracy, the majority-class baseline; for labelled text
+  also the bag-of-words logistic regression (same split, same vocabulary),
+  macro F1 and the per-class report. Presented as label + probability.
 - multi-step forecasting (`forecast`): linear head with `units=lambda s:
   s.horizon` (a `horizon` field the reader sets on `DataSpec`), MSE loss, MAE
   metric; `baselines` returns persistence, seasonal naive and a linear
@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 if TYPE_CHECKING:
-    from rnn_recipes.data import Dataset, DataSpec
+    from rnn_recipes.dataset import Dataset, DataSpec
 
 
 @dataclass(frozen=True)
@@ -73,9 +73,10 @@ class Task:
         higher_is_better: metric name endings for which higher is better
             (e.g. "accuracy" covers "val_accuracy"); every other metric ranks
             lower first.
-        present: `present(output, labels=None, top_k=5)` -> one example's model
-            output as a user reads it (a JSON-ready dict); `labels` names the
-            classes or tokens by id.
+        present: `present(output, labels=None, top_k=5, detail=False)` -> one
+            example's model output as a user reads it (a JSON-ready dict);
+            `labels` names the classes or tokens by id; `detail` adds every
+            class's probability (`probabilities`, by name) where there are classes.
         prediction_plot: whether a plot of predicted against actual test
             values means something (real-valued targets).
 
@@ -131,7 +132,23 @@ def _binary_baselines(model, ds: Dataset, batch_size: int, metrics: dict) -> dic
 
 
 def _multiclass_baselines(model, ds: Dataset, batch_size: int, metrics: dict) -> dict:
-    return {"majority_baseline_accuracy": majority_accuracy(ds.y_test)}
+    """Majority class; for labelled text also a bag-of-words logistic regression on the same
+    split and vocabulary, and the model's per-class precision, recall, F1 and confusion matrix."""
+    from rnn_recipes import baselines
+
+    out = {"majority_baseline_accuracy": majority_accuracy(ds.y_test)}
+    names = ds.extra.get("class_names")
+    if names is None or len(ds.x_test) == 0:
+        return out
+    n = ds.spec.num_classes
+    bow = baselines.fit_bow_logistic(ds.x_train, ds.y_train, n, ds.spec.vocab_size, seed=0)
+    out["bow_baseline_accuracy"] = float(np.mean(bow.predict(ds.x_test) == ds.y_test))
+    pred = np.asarray(model.predict(ds.x_test, batch_size=batch_size, verbose=0)).argmax(axis=-1)
+    report = baselines.classification_report(ds.y_test, pred, n).as_dict(names)
+    out["macro_f1"] = report.pop("macro_f1")
+    out["classification"] = {k: v for k, v in report.items() if k != "accuracy"}
+    out["class_names"] = list(names)
+    return out
 
 
 def _language_model_baselines(model, ds: Dataset, batch_size: int, metrics: dict) -> dict:
@@ -163,21 +180,27 @@ def _name(i: int, labels: Sequence[str] | None) -> str | int:
     return labels[i] if labels is not None else i
 
 
-def present_binary(output: np.ndarray, labels: Sequence[str] | None = None, top_k: int = 5) -> dict:
-    """The label a sigmoid output picks (threshold 0.5) and its probability."""
+def present_binary(output: np.ndarray, labels: Sequence[str] | None = None, top_k: int = 5, detail: bool = False) -> dict:
+    """The label a sigmoid output picks (threshold 0.5) and its probability (and both classes', with `detail`)."""
     p = float(np.asarray(output).reshape(-1)[-1])
     label = int(p >= 0.5)
-    return {"label": _name(label, labels), "probability": p if label else 1.0 - p}
+    out = {"label": _name(label, labels), "probability": p if label else 1.0 - p}
+    if detail:
+        out["probabilities"] = {str(_name(0, labels)): 1.0 - p, str(_name(1, labels)): p}
+    return out
 
 
-def present_class(output: np.ndarray, labels: Sequence[str] | None = None, top_k: int = 5) -> dict:
-    """The most probable class of a softmax output and its probability."""
+def present_class(output: np.ndarray, labels: Sequence[str] | None = None, top_k: int = 5, detail: bool = False) -> dict:
+    """The most probable class of a softmax output and its probability (and every class's, with `detail`)."""
     probs = np.asarray(output).reshape(-1)
     i = int(np.argmax(probs))
-    return {"label": _name(i, labels), "probability": float(probs[i])}
+    out = {"label": _name(i, labels), "probability": float(probs[i])}
+    if detail:
+        out["probabilities"] = {str(_name(k, labels)): float(p) for k, p in enumerate(probs)}
+    return out
 
 
-def present_top_tokens(output: np.ndarray, labels: Sequence[str] | None = None, top_k: int = 5) -> dict:
+def present_top_tokens(output: np.ndarray, labels: Sequence[str] | None = None, top_k: int = 5, detail: bool = False) -> dict:
     """The `top_k` most probable next tokens, most probable first (of the last step, if per step)."""
     probs = np.asarray(output)
     probs = probs.reshape(-1, probs.shape[-1])[-1]
@@ -185,7 +208,7 @@ def present_top_tokens(output: np.ndarray, labels: Sequence[str] | None = None, 
     return {"top": [{"token": _name(int(i), labels), "probability": float(probs[i])} for i in order]}
 
 
-def present_value(output: np.ndarray, labels: Sequence[str] | None = None, top_k: int = 5) -> dict:
+def present_value(output: np.ndarray, labels: Sequence[str] | None = None, top_k: int = 5, detail: bool = False) -> dict:
     """The predicted value."""
     return {"value": float(np.asarray(output).reshape(-1)[-1])}
 
@@ -215,8 +238,8 @@ TASKS: dict[str, Task] = {
         loss="sparse_categorical_crossentropy",
         metrics=("accuracy",),
         baselines=_multiclass_baselines,
-        leaderboard=("val_accuracy", "accuracy"),
-        higher_is_better=("accuracy",),
+        leaderboard=("val_accuracy", "accuracy", "macro_f1", "bow_baseline_accuracy", "majority_baseline_accuracy"),
+        higher_is_better=("accuracy", "f1"),
         present=present_class,
     ),
     "next_token": Task(

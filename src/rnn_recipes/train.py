@@ -16,7 +16,8 @@ import numpy as np
 from rnn_recipes import compat, distribute, runtime, tasks
 from rnn_recipes.backend import import_keras
 from rnn_recipes.config import Config
-from rnn_recipes.data import Dataset, load_dataset
+from rnn_recipes.data import load_dataset
+from rnn_recipes.dataset import Dataset
 from rnn_recipes.fileio import atomic_write, write_json, write_text
 from rnn_recipes.metrics import evaluate_model
 from rnn_recipes.rundir import check_free_space, open_run, save_config, write_manifest
@@ -186,6 +187,8 @@ def _train(
             validation_data=(ds.x_val, ds.y_val) if ds.has_val else None,
             validation_batch_size=cfg.train.batch_size,
         )
+        if ds.extra.get("class_weight"):  # labelled text with class_weights: balanced
+            data["class_weight"] = ds.extra["class_weight"]
     with distribute.peer_failures(plan):
         model.fit(
             **data,
@@ -204,12 +207,18 @@ def _train(
     # the median ignores the first epoch's one-off graph tracing
     metrics["seconds_per_epoch"] = float(np.median(history["seconds"]))
     atomic_write(run_dir / "model.keras", model.save)
+    if "vocabulary" in ds.extra:  # labelled text: a model that reads raw strings, and its vocabulary
+        from rnn_recipes.vectorizer import save_run_files
+
+        save_run_files(run_dir, model, cfg.data, ds.extra["vocabulary"], ds.extra["class_names"])
     write_text(run_dir / "history.csv", _history_csv(history))
     write_json(run_dir / "metrics.json", metrics)
     write_text(run_dir / "summary.txt", summary_text(model) + "\n")
     write_json(run_dir / "versions.json", _versions())
     if cfg.output.plots:
         plots.learning_curves(history, run_dir / "curves.png", title=cfg.name)
+        if "classification" in metrics:
+            plots.confusion(metrics["classification"]["confusion"], metrics["class_names"], run_dir / "confusion.png", title=cfg.name)
         if tasks.of(ds.spec).prediction_plot:
             pred = model.predict(ds.x_test, batch_size=cfg.train.batch_size, verbose=0)
             plots.predictions(ds.y_test[:, 0], pred[:, 0], run_dir / "predictions.png", title=cfg.name)

@@ -1,0 +1,67 @@
+"""What a reader hands the model: `DataSpec` (the data's shape and task) and `Dataset` (its arrays)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rnn_recipes import tasks
+from rnn_recipes.codec import TextCodec
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What the model needs to know about the data, without the data itself.
+
+    Attributes:
+        task: the name of the task the data poses, a key of `rnn_recipes.tasks.TASKS`.
+        seq_len: time steps per example.
+        vocab_size: distinct input ids for token data (IMDB's include padding id 0);
+            0 means the inputs are real values, one per step (N, T, 1).
+        num_classes: output classes (next_token: the vocabulary).
+        sequence_output: predict at every step (many-to-many) instead of once.
+    """
+
+    task: str
+    seq_len: int
+    vocab_size: int = 0
+    num_classes: int = 0
+    sequence_output: bool = False
+
+    def __post_init__(self) -> None:
+        tasks.get(self.task)  # an unknown task fails here, where the spec is made
+
+
+@dataclass
+class Dataset:
+    """Arrays for one run. Empty validation arrays mean no validation split.
+
+    `test_name` says what the final metrics are computed on: "test", or
+    "train" when a corpus is too small to hold any text out.
+    """
+
+    spec: DataSpec
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    test_name: str = "test"
+    codec: TextCodec | None = None  # text: how ids map back to tokens, saved as the run's vocab.json
+    extra: dict = field(default_factory=dict)  # e.g. the sine persistence baseline
+
+    @property
+    def has_val(self) -> bool:
+        return len(self.x_val) > 0
+
+    @property
+    def vocab(self) -> list[str] | None:
+        """Token by id, for text data."""
+        return None if self.codec is None else self.codec.vocab
+
+    @property
+    def level(self) -> str:
+        """What a text token is: "char" or "word"."""
+        return "char" if self.codec is None else self.codec.level

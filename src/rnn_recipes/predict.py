@@ -1,0 +1,165 @@
+"""Predictions from a finished run, as its task presents them: a class for a text, the next tokens, the next value.
+
+`load_predictor(run)` reads a run once; `predict_run(run, texts=...)` streams
+one result per input, in input order, `batch_size` inputs per model call, so
+a file of any size goes through in constant memory. What a result holds comes
+from the task record's `present` (`rnn_recipes.tasks`):
+
+- labelled-text runs: `{"label", "probability"}` (and every class's with
+  `detail`), from the run's `inference.keras`, which reads raw strings;
+- text runs (language models): the `top_k` next tokens after a text of at
+  least `seq_length` tokens (its last `seq_length` are read);
+- sine runs: the next value after a window of at least `time_steps` values;
+- IMDB runs: negative/positive for English text, encoded through Keras'
+  IMDB word index (`imdb_text.py`) exactly as the training reviews were.
+
+Input a run cannot predict from is refused with one line (`InputError`).
+
+Example:
+    >>> for result in predict_run(run_dir, texts=["Great boots, still going strong."]):  # doctest: +SKIP
+    ...     print(result)
+    {'label': 'positive', 'probability': 0.93}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from rnn_recipes import tasks
+from rnn_recipes.data import task_name
+from rnn_recipes.predict_input import InputError
+from rnn_recipes.runs import load_run
+
+BATCH = 256  # inputs per model call: large enough to amortise a call, small enough to stream
+
+
+@dataclass
+class Predictor:
+    """What a run needs to answer: how inputs become model outputs, and how outputs are presented.
+
+    Attributes:
+        kind: the run's data kind.
+        task: the run's task record.
+        labels: class names (or tokens) by output index.
+        reads: "text" or "values": what the run predicts from.
+        column: the text column of the run's training file (the default for table input).
+        outputs: a batch of inputs -> a batch of model outputs.
+    """
+
+    kind: str
+    task: tasks.Task
+    labels: list[str] | None
+    reads: str
+    column: str
+    outputs: Callable[[list], np.ndarray]
+
+
+def _labelled_predictor(run, task) -> Predictor:
+    from rnn_recipes.safeload import load_model_file
+    from rnn_recipes.vectorizer import INFERENCE_MODEL, read_run_files
+
+    info = read_run_files(run.path)
+    model = load_model_file(run.path / INFERENCE_MODEL)
+    return Predictor(
+        "labelled_text", task, list(info["class_names"]), "text", info.get("text_column", "text"),
+        lambda batch: np.asarray(model.predict_on_batch(np.array(batch, dtype=object))),
+    )
+
+
+def _text_predictor(run, task) -> Predictor:
+    from rnn_recipes.codec import TextCodec
+
+    codec = TextCodec.from_run(run)
+    model = run.load_model()
+    window = run.config.data.seq_length
+
+    def ids(text: str) -> list[int]:
+        found = codec.text_to_ids(text)
+        if len(found) < window:
+            raise InputError(f"the text {text[:30]!r} has {len(found)} tokens; this run reads {window} (data.seq_length)")
+        return found[-window:]
+
+    return Predictor("text", task, codec.vocab, "text", "text",
+                     lambda batch: np.asarray(model.predict_on_batch(np.array([ids(t) for t in batch], np.int32))))
+
+
+def _sine_predictor(run, task) -> Predictor:
+    model = run.load_model()
+    window = run.config.data.time_steps
+
+    def values(v: Sequence[float]) -> list[float]:
+        if len(v) < window:
+            raise InputError(f"--values has {len(v)} numbers; this run reads a window of {window} (data.time_steps)")
+        return list(v)[-window:]
+
+    return Predictor("sine", task, None, "values", "",
+                     lambda batch: np.asarray(model.predict_on_batch(np.array([values(v) for v in batch], np.float32)[..., None])))
+
+
+def _imdb_predictor(run, task) -> Predictor:
+    from rnn_recipes.imdb_text import ImdbTextCodec, find_word_index
+
+    d = run.config.data
+    codec = ImdbTextCodec(find_word_index(d.word_index_path), d.num_words)
+    model = run.load_model()
+
+    def rows(batch: list[str]) -> np.ndarray:
+        return np.stack([codec.pad(codec.encode(t), d.maxlen, d.padding, d.truncating) for t in batch])
+
+    return Predictor("imdb", task, ["negative", "positive"], "text", "text",
+                     lambda batch: np.asarray(model.predict_on_batch(rows(batch))))
+
+
+def load_predictor(run_dir: Path) -> Predictor:
+    """Read a finished run once (refusing incomplete or altered ones) and get ready to predict."""
+    run = load_run(Path(run_dir))
+    task = tasks.get(task_name(run.config))
+    kind = run.config.data.kind
+    makers = {"labelled_text": _labelled_predictor, "text": _text_predictor, "sine": _sine_predictor, "imdb": _imdb_predictor}
+    return makers[kind](run, task)
+
+
+def predict_run(
+    run: Path | Predictor,
+    texts: Iterable[str] | None = None,
+    values: Iterable[Sequence[float]] | None = None,
+    *,
+    top_k: int = 5,
+    detail: bool = False,
+    batch_size: int = BATCH,
+) -> Iterator[dict]:
+    """One presented result per input, in input order, computed `batch_size` inputs at a time.
+
+    Args:
+        run: a run directory, or a `Predictor` already loaded from one.
+        texts: texts to classify (labelled-text runs) or to continue (text runs).
+        values: windows of numbers (sine runs).
+        top_k: text runs: how many next tokens to show.
+        detail: add every class's probability.
+        batch_size: inputs per model call.
+    """
+    p = run if isinstance(run, Predictor) else load_predictor(run)
+    if top_k < 1:
+        raise InputError(f"--top-k must be at least 1; received {top_k}")
+    given = "values" if values is not None else "text"
+    if given != p.reads:
+        want = "--values 0.1,0.2,..." if p.reads == "values" else "--text, --file or standard input"
+        raise InputError(f"this is a {p.kind} run: it predicts from {p.reads}, not {given}; give {want}")
+    items = iter(values if values is not None else texts if texts is not None else ())
+    while batch := list(islice(items, batch_size)):
+        for row in p.outputs(batch):
+            yield p.task.present(row, labels=p.labels, top_k=top_k, detail=detail)
+
+
+def format_plain(result: dict) -> str:
+    """One result as a line: `label<TAB>probability`, `token probability ...`, or the value."""
+    if "label" in result:
+        return f"{result['label']}\t{result['probability']:.4f}"
+    if "top" in result:
+        return "  ".join(f"{t['token']!r} {t['probability']:.4f}" for t in result["top"])
+    return f"{result['value']:.6g}"
