@@ -25,7 +25,7 @@ ORDER = [
     # what a run means and decides
     "baselines", "tasks", "codec", "runtime", "checkpoint_state", "safeload",
     # data and run directories
-    "dataset", "labelled", "vectorizer", "labelled_text", "imdb_text", "data", "rundir", "runs",
+    "dataset", "labelled_files", "labelled", "vectorizer", "labelled_text", "imdb_text", "data", "rundir", "runs",
     # model and training parts
     "pipeline", "intervals", "model", "gradguard", "plots", "metrics", "numpy_rnn", "engine", "controls",
     "checkpoint", "distribute",

@@ -33,7 +33,7 @@ def evaluate_file(run_dir: Path, path: Path, plot: Path | None = None) -> dict:
     and the confusion matrix (rows true, columns predicted); `plot` also draws it.
     A label the run was not trained on is refused with its line.
     """
-    from rnn_recipes import baselines, labelled
+    from rnn_recipes import baselines, labelled_files
     from rnn_recipes.vectorizer import make_vectorizer, read_run_files, vectorize
 
     run = load_run(run_dir)
@@ -41,7 +41,7 @@ def evaluate_file(run_dir: Path, path: Path, plot: Path | None = None) -> dict:
         raise RunError(f"{run_dir} is a {run.config.data.kind} run; --data scores labelled_text runs")
     info = read_run_files(run.path)
     names = list(info["class_names"])
-    examples = labelled.read_examples(path, info["text_column"], info["label_column"])
+    examples = labelled_files.read_examples(path, info["text_column"], info["label_column"])
     index = {name: i for i, name in enumerate(names)}
     for ex in examples:
         if ex.label not in index:
