@@ -23,11 +23,11 @@ ORDER = [
     # config
     "safeyaml", "config", "config_load",
     # what a run means and decides
-    "tasks", "codec", "runtime", "checkpoint_state", "safeload",
+    "forecast_baselines", "tasks", "codec", "runtime", "checkpoint_state", "safeload",
     # data and run directories
-    "labelled", "baselines", "data", "rundir", "runs",
+    "labelled", "baselines", "series", "data", "rundir", "runs",
     # model and training parts
-    "pipeline", "model", "plots", "metrics", "numpy_rnn", "checkpoint", "distribute",
+    "pipeline", "model", "plots", "metrics", "forecast", "numpy_rnn", "checkpoint", "distribute",
     # commands as library functions
     "train", "evaluate", "generate", "diagnose", "recipes",
     # the command line

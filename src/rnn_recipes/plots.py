@@ -80,3 +80,26 @@ def gradient_norms(curves: dict[tuple[str, str], Any], path: Path, title: str = 
     fig.suptitle(title)
     fig.tight_layout()
     _save(fig, path)
+
+
+def forecasts(lines: dict[str, Any], times: list, targets: tuple[str, ...], path: Path, title: str = "") -> None:
+    """Actual values and each forecast over the test period: one panel per target, first and last step ahead.
+
+    `lines` maps a label to (windows, horizon, targets) values; the first is the actual series.
+    """
+    horizon = next(iter(lines.values())).shape[1]
+    steps = [0] if horizon == 1 else [0, horizon - 1]
+    fig, axes = plt.subplots(len(targets), len(steps), figsize=(7 * len(steps), 3.5 * len(targets)), squeeze=False)
+    ticks = range(len(times))
+    for k, target in enumerate(targets):
+        for ax, step in zip(axes[k], steps):
+            for i, (label, values) in enumerate(lines.items()):
+                style = {"color": "black", "linewidth": 2} if i == 0 else {"linestyle": "-" if i == 1 else "--", "alpha": 0.8}
+                ax.plot(ticks, values[:, step, k], label=label, **style)
+            ax.set_title(f"{target}: {step + 1} step{'s' if step else ''} ahead")
+            shown = list(ticks)[:: max(1, len(times) // 8)]
+            ax.set_xticks(shown, [str(times[i]) for i in shown], rotation=30, fontsize="small")
+            ax.legend(fontsize="small")
+    fig.suptitle(title)
+    fig.tight_layout()
+    _save(fig, path)
