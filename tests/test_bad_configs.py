@@ -13,6 +13,7 @@ from rnn_recipes.config import (
     ImdbData,
     ModelConfig,
     OutputConfig,
+    SeriesData,
     SineData,
     TextData,
     TrainConfig,
@@ -163,8 +164,9 @@ def test_a_line_break_inside_a_key_stays_on_one_line():
 def test_config_strings_never_name_code():
     """Every string setting is a closed set of names, except plain data (paths, text, a url, a hash, the run name)."""
     free_text = {("Config", "name"), ("ImdbData", "path"), ("TextData", "text"), ("TextData", "path"),
-                 ("TextData", "url"), ("TextData", "sha256"), ("OutputConfig", "dir")}
-    for model in (Config, ImdbData, TextData, SineData, EncodingConfig, ModelConfig, TrainConfig, OutputConfig):
+                 ("TextData", "url"), ("TextData", "sha256"), ("OutputConfig", "dir"),
+                 ("SeriesData", "path"), ("SeriesData", "url"), ("SeriesData", "sha256"), ("SeriesData", "time_column")}
+    for model in (Config, ImdbData, TextData, SineData, SeriesData, EncodingConfig, ModelConfig, TrainConfig, OutputConfig):
         for name, field in model.model_fields.items():
             if str in getattr(field.annotation, "__args__", (field.annotation,)):
                 assert (model.__name__, name) in free_text, f"{model.__name__}.{name} is a free string"
