@@ -1,4 +1,4 @@
-"""PNG plots: learning curves, predicted vs actual, runs side by side, gradient norms per time step."""
+"""PNG plots: learning curves, predicted vs actual, forecasts beside baselines, runs side by side, gradient norms."""
 
 from __future__ import annotations
 
@@ -31,18 +31,6 @@ def learning_curves(history: dict[str, list[float]], path: Path, title: str = ""
         ax.set_ylabel(name)
         ax.legend()
     fig.suptitle(title)
-    fig.tight_layout()
-    _save(fig, path)
-
-
-def predictions(actual, predicted, path: Path, title: str = "") -> None:
-    """Predicted against actual values over the test windows."""
-    fig, ax = plt.subplots(figsize=(8, 3.5))
-    ax.plot(actual, label="actual")
-    ax.plot(predicted, "--", label="predicted")
-    ax.set_xlabel("test window")
-    ax.legend()
-    ax.set_title(title)
     fig.tight_layout()
     _save(fig, path)
 
@@ -99,6 +87,7 @@ def forecasts(lines: dict[str, Any], times: list, targets: tuple[str, ...], path
             ax.set_title(f"{target}: {step + 1} step{'s' if step else ''} ahead")
             shown = list(ticks)[:: max(1, len(times) // 8)]
             ax.set_xticks(shown, [str(times[i]) for i in shown], rotation=30, fontsize="small")
+            ax.set_xlabel("test window, by the time of its first forecast value")
             ax.legend(fontsize="small")
     fig.suptitle(title)
     fig.tight_layout()
