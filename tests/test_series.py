@@ -220,3 +220,17 @@ def test_nothing_is_written_before_the_data_is_read_and_checked(tmp_path):
     with pytest.raises(DataError, match="'x' is not a number"):
         train(series_cfg(bad, time_column="year"), out)
     assert not out.exists()
+
+
+def test_a_url_source_reads_its_hash_checked_cached_copy(tmp_path, monkeypatch):
+    import shutil
+
+    from rnn_recipes.fileio import sha256_file
+
+    digest = sha256_file(SUNSPOTS)
+    monkeypatch.setenv("RNN_RECIPES_CACHE", str(tmp_path))
+    shutil.copy(SUNSPOTS, tmp_path / digest)  # as a first `rnn train` leaves it; nothing is downloaded
+    cfg = Config.model_validate({"data": {"kind": "series", "url": "https://example.org/sunspots.csv", "sha256": digest,
+                                          "time_column": "YEAR"}})
+    ds = load_dataset(cfg)
+    assert ds.series.meta["source"]["sha256"] == digest and len(ds.x_test) > 0
