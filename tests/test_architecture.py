@@ -23,11 +23,12 @@ ORDER = [
     # config
     "safeyaml", "config", "config_load", "schedules",
     # what a run means and decides
-    "baselines", "tasks", "codec", "runtime", "checkpoint_state", "safeload",
+    "baselines", "forecast_baselines", "tasks", "codec", "runtime", "checkpoint_state", "safeload",
     # data and run directories
-    "dataset", "labelled_files", "labelled", "vectorizer", "labelled_text", "imdb_text", "data", "rundir", "runs",
+    "dataset", "labelled_files", "labelled", "vectorizer", "labelled_text", "imdb_text", "series", "data", "rundir",
+    "runs",
     # model and training parts
-    "pipeline", "intervals", "model", "gradguard", "plots", "metrics", "numpy_rnn", "engine", "controls",
+    "pipeline", "intervals", "model", "gradguard", "plots", "metrics", "forecast", "numpy_rnn", "engine", "controls",
     "checkpoint", "distribute",
     # commands as library functions
     "train", "evaluate", "predict_input", "predict", "generate", "diagnose", "recipes",

@@ -10,7 +10,8 @@ import pytest
 from conftest import TINY
 from imdb_fixture import write_imdb_npz
 from rnn_recipes.config import Config
-from rnn_recipes.data import DataError, load_dataset, sine_windows, windows
+from rnn_recipes.data import DataError, load_dataset, windows
+from rnn_recipes.series import sine_windows
 
 
 def cfg_of(data: dict, **extra) -> Config:

@@ -180,8 +180,9 @@ def judged(tmp_path):
     out = tmp_path / "out"
     for name, loss in (("lstm", 0.2), ("gru", 0.05)):
         history = [{"loss": 1.0, "val_loss": 1.1, "seconds": 0.5}, {"loss": loss, "val_loss": 0.4, "seconds": 0.1}]
-        metrics = {"loss": loss, "rmse": loss ** 0.5, "parameters": 100, "seconds_per_epoch": 0.3, "epochs_run": 2,
-                   "persistence_baseline": {"mse": 0.46}}
+        metrics = {"loss": loss, "mase": loss, "rmse": loss ** 0.5, "parameters": 100, "seconds_per_epoch": 0.3,
+                   "epochs_run": 2, "persistence_baseline": {"mse": 0.46, "mase": 1.0},
+                   "seasonal_naive_baseline": {"mase": 1.0}, "linear_ar_baseline": {"mase": 1.0}}
         fake_run(out / recipe.name / name, metrics, history)
     return recipe, out
 
@@ -203,9 +204,9 @@ def test_leaderboard_ranks_and_writes_markdown_csv_and_plot(judged):
     markdown = write_leaderboard(recipe, out)
     root = out / recipe.name
     rows = list(csv.DictReader(open(root / "leaderboard.csv")))
-    assert [r["variant"] for r in rows] == ["gru", "lstm"]  # lower test loss first
+    assert [r["variant"] for r in rows] == ["gru", "lstm"]  # lower test MASE first
     assert rows[0]["parameters"] == "100" and rows[0]["seconds_per_epoch"] == "0.3" and rows[0]["bands"] == "1/1"
-    assert "| gru | 0.05 | 0.2236 | 100 | 0.3 | 2 | 1/1 |" in markdown
+    assert "| gru | 0.05 | 0.2236 | 1 | 1 | 1 | 0.05 | 100 | 0.3 | 2 | 1/1 |" in markdown  # baselines, then the band's loss
     assert (root / "leaderboard.md").read_text() == markdown
     assert (root / "curves.png").stat().st_size > 1000
 

@@ -67,7 +67,7 @@ def test_an_unknown_task_is_refused_with_the_valid_names():
 
 
 def test_ranking_direction_comes_from_the_record():
-    assert [TASKS[n].rank_by for n in ("binary", "next_token", "regression")] == ["val_accuracy", "val_loss", "loss"]
+    assert [TASKS[n].rank_by for n in ("binary", "next_token", "regression")] == ["val_accuracy", "val_loss", "mase"]
     assert TASKS["binary"].is_higher_better("val_accuracy") and TASKS["next_token"].is_higher_better("accuracy")
     assert not TASKS["next_token"].is_higher_better("val_loss") and not TASKS["regression"].is_higher_better("rmse")
     # a task that says so ranks any metric higher-first
@@ -82,14 +82,16 @@ def test_leaderboard_ranks_by_the_task_s_metric_and_direction(tmp_path, monkeypa
 
     recipe = recipes.load_recipe(_write(tmp_path, f"base: {TINY / 'sine_simple_rnn.yaml'}\nmatrix:\n  model.cell: [lstm, gru]\n"))
     out = tmp_path / "out"
-    for name, loss, rmse in (("lstm", 0.2, 0.1), ("gru", 0.05, 0.3)):
+    for name, mase, rmse in (("lstm", 0.2, 0.1), ("gru", 0.05, 0.3)):
         run = out / recipe.name / name
         run.mkdir(parents=True)
-        (run / "metrics.json").write_text(json.dumps({"loss": loss, "rmse": rmse}))
-        (run / "history.csv").write_text(f"epoch,loss,seconds\n1,{loss},0.1\n")
+        baselines = {f"{b}_baseline": {"mase": 1.0} for b in ("persistence", "seasonal_naive", "linear_ar")}
+        (run / "metrics.json").write_text(json.dumps({"loss": mase, "mase": mase, "rmse": rmse, **baselines}))
+        (run / "history.csv").write_text(f"epoch,loss,seconds\n1,{mase},0.1\n")
         (run / "manifest.json").write_text("{}")
     metrics, rows = recipes.leaderboard_rows(recipe, out)
-    assert metrics == ["loss", "rmse"] and [r["variant"] for r in rows] == ["gru", "lstm"]  # lower loss first
+    assert metrics[:2] == ["mase", "rmse"] and [r["variant"] for r in rows] == ["gru", "lstm"]  # lower MASE first
+    assert rows[0]["persistence_baseline.mase"] == 1.0  # the baselines stand beside every variant
     # the same runs under a task that ranks by rmse, higher first
     flipped = dataclasses.replace(TASKS["regression"], leaderboard=("rmse", "loss"), higher_is_better=("rmse",))
     monkeypatch.setitem(TASKS, "regression", flipped)
@@ -128,10 +130,21 @@ def test_baselines_give_the_same_numbers_as_before():
     binary = TASKS["binary"].baselines(None, _dataset(DataSpec("binary", 3, 5), np.zeros((4, 3), "int32"), y), 8, {})
     assert binary == {"majority_baseline_accuracy": 0.75}
 
+    # a series run: the model and persistence in original units (no scaling), MASE over the training changes
+    from rnn_recipes.series import SeriesInfo
+
     x = np.array([[[0.0], [1.0]], [[1.0], [3.0]]], "float32")
     y = np.array([[2.0], [3.0]], "float32")
-    reg = TASKS["regression"].baselines(_Model(pred=np.array([[2.0], [2.0]], "float32")), _dataset(DataSpec("regression", 2), x, y), 8, {})
-    assert reg == {"rmse": pytest.approx(math.sqrt(0.5)), "persistence_baseline": {"mse": 0.5, "mae": 0.5}}
+    truth = y[:, :, None].astype("float64")
+    info = SeriesInfo(("v",), 1, "direct", 1, np.zeros(1), np.ones(1), truth,
+                      {"persistence": x[:, -1:, :], "seasonal_naive": x[:, -1:, :], "linear_ar": truth},
+                      mase_scale=np.array([0.5]))
+    reg = TASKS["regression"].baselines(_Model(pred=np.array([[2.0], [2.0]], "float32")),
+                                        _dataset(DataSpec("regression", 2), x, y, series=info), 8, {})
+    assert reg["rmse"] == pytest.approx(math.sqrt(0.5)) and reg["mase"] == pytest.approx(1.0)
+    assert reg["persistence_baseline"] | {"per_step": None} == {
+        "mse": 0.5, "mae": 0.5, "rmse": pytest.approx(math.sqrt(0.5)), "mase": 1.0, "per_step": None}
+    assert reg["improvement_over_persistence_pct"] == 0.0 and reg["linear_ar_baseline"]["mase"] == 0.0
 
     ids = np.zeros((3, 4), "int32")
     lm = _dataset(DataSpec("next_token", 4, 5, 5), ids, ids[:, 0], x_val=ids, y_val=ids[:, 0],

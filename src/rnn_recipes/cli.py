@@ -85,7 +85,10 @@ def evaluate(
     data: Annotated[
         Optional[Path], typer.Option(help="A classifier run: score it on this labelled file instead (per-class report).")
     ] = None,
-    plot: Annotated[Optional[Path], typer.Option(help="With --data: draw the confusion matrix to this PNG.")] = None,
+    plot: Annotated[
+        Optional[Path],
+        typer.Option(help="Draw a PNG here: the confusion matrix (with --data), or a series run's test-period forecast."),
+    ] = None,
 ) -> None:
     """Reload a trained run and recompute its test metrics (or score a classifier on another labelled file)."""
     with user_errors():
@@ -97,7 +100,7 @@ def evaluate(
         if data is not None:
             typer.echo(json.dumps(evaluate_file(run, data, plot), indent=2))
             return
-        metrics, saved = evaluate_run(run)
+        metrics, saved = evaluate_run(run, plot)
     typer.echo(json.dumps(metrics, indent=2))
     drift = {k: (v, saved.get(k)) for k, v in metrics.items() if isinstance(v, float) and saved.get(k) is not None}
     worst = max((abs(a - b) for a, b in drift.values()), default=0.0)

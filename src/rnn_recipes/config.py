@@ -87,17 +87,64 @@ class SineData(_Section):
     frequency: float = Field(1.0, gt=0.0)  # radians per step
     noise: float = Field(0.0, ge=0.0)  # std of Gaussian noise added to train values
     val_split: float = Field(0.0, ge=0.0, lt=1.0)
+    horizon: int = Field(1, ge=1, le=100_000)  # values predicted after each window
+    stride: int = Field(1, ge=1)  # rows between the starts of consecutive windows
+    # direct: one Dense(horizon) head; recursive: a one-step model fed its own predictions
+    strategy: Literal["direct", "recursive"] = "direct"
+    season: int = Field(1, ge=1)  # the seasonal naive baseline's period in rows (1: persistence)
 
     @model_validator(mode="after")
     def _enough_points(self) -> SineData:
-        if self.total_size <= self.time_steps:
-            raise ValueError(f"total_size ({self.total_size}) must exceed time_steps ({self.time_steps})")
-        if self.test_size - self.time_steps < self.test_windows:
+        if self.total_size < self.time_steps + self.horizon:
+            raise ValueError(f"total_size ({self.total_size}) must exceed time_steps ({self.time_steps}) "
+                             f"by at least horizon ({self.horizon})")
+        if self.test_size - self.time_steps - self.horizon + 1 < self.test_windows:
             raise ValueError(
-                f"test_size ({self.test_size}) gives only {self.test_size - self.time_steps} "
+                f"test_size ({self.test_size}) gives only {self.test_size - self.time_steps - self.horizon + 1} "
                 f"windows, fewer than test_windows ({self.test_windows})"
             )
         return self
+
+
+class SeriesData(_Section):
+    """A time series from a CSV file: windows of `time_steps` rows predict the next `horizon` target values."""
+
+    kind: Literal["series"] = "series"
+    path: str | None = None  # a local CSV file with a header row
+    url: str | None = None  # downloaded once, cached, checked against sha256
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    time_column: str | None = None  # parsed (numbers or ISO dates), checked for order and gaps
+    features: list[str] | None = Field(None, min_length=1)  # input columns; default: the targets
+    targets: list[str] | None = Field(None, min_length=1)  # predicted columns; default: the one numeric column
+    time_steps: int = Field(24, ge=1, le=100_000)
+    horizon: int = Field(1, ge=1, le=100_000)  # values predicted after each window
+    stride: int = Field(1, ge=1)  # rows between the starts of consecutive windows
+    # direct: one Dense(horizon) head; recursive: a one-step model fed its own predictions
+    strategy: Literal["direct", "recursive"] = "direct"
+    season: int = Field(1, ge=1)  # the seasonal naive baseline's period in rows (1: persistence)
+    # chronological parts, from the end: train, then validation, then test; never shuffled across
+    val_split: float = Field(0.15, ge=0.0, lt=1.0)
+    test_split: float = Field(0.15, gt=0.0, lt=1.0)
+    # standard: each column minus its mean, over its std, both from the training part only
+    normalize: Literal["standard", "none"] = "standard"
+    # missing cells (empty, NA, NaN): none refuses them with the row and column
+    fill: Literal["none", "ffill", "interpolate"] = "none"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SeriesData:
+        given = [k for k in ("path", "url") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give one of path, url; received {', '.join(given) or 'neither'}")
+        if self.url is not None and self.sha256 is None:
+            raise ValueError("a url needs its sha256, so a changed or partial download is caught")
+        if self.val_split + self.test_split >= 1.0:
+            raise ValueError("val_split + test_split must leave some rows to train on")
+        if self.strategy == "recursive" and self.features is not None and self.features != self.targets:
+            raise ValueError("strategy recursive feeds each prediction back as the next input, so features must "
+                             "be the targets (leave features out); use strategy direct for other inputs")
+        return self
+
+
 
 
 class LabelledTextData(_Section):
@@ -136,7 +183,7 @@ class LabelledTextData(_Section):
         return self
 
 
-DataConfig = Annotated[ImdbData | TextData | SineData | LabelledTextData, Field(discriminator="kind")]
+DataConfig = Annotated[ImdbData | TextData | SineData | SeriesData | LabelledTextData, Field(discriminator="kind")]
 # each data section by its `kind` tag, in the order the union lists them
 DATA_MODELS: dict[str, type[BaseModel]] = {
     m.model_fields["kind"].default: m for m in typing.get_args(typing.get_args(DataConfig)[0])
@@ -358,16 +405,16 @@ class Config(_Section):
     name: str = Field("run", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     seed: int = Field(42, ge=0, lt=2**32)  # NumPy's seed range
     data: DataConfig
-    encoding: EncodingConfig | None = None  # token datasets; None for sine
+    encoding: EncodingConfig | None = None  # token datasets; None for sine and series
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     output: OutputConfig = OutputConfig()
 
     @model_validator(mode="after")
     def _encoding_fits_data(self) -> Config:
-        if self.data.kind == "sine":
+        if self.data.kind in ("sine", "series"):
             if self.encoding is not None:
-                raise ValueError("sine feeds raw values; remove the encoding section")
+                raise ValueError(f"{self.data.kind} feeds raw values; remove the encoding section")
         elif self.encoding is None:
             object.__setattr__(self, "encoding", EncodingConfig())
         elif self.encoding.kind != "embedding" and self.encoding.mask_zero:

@@ -1,9 +1,9 @@
-"""Datasets: IMDB reviews, a text corpus, a sine series and labelled text, as train/val/test arrays.
+"""Datasets: IMDB reviews, a text corpus, series (the seed's sine, CSV files) and labelled text, as arrays.
 
 Each loader turns a validated data config into a `Dataset` of NumPy arrays.
-Token data is integer ids of shape (N, T); sine data is float values of shape
-(N, T, 1). Nothing here imports TensorFlow except the IMDB download; labelled text
-(`labelled_text.py`) is vectorized by Keras.
+Token data is integer ids of shape (N, T); series are float values of shape
+(N, T, features), windowed by `rnn_recipes.series`. Nothing here imports TensorFlow except the IMDB download;
+labelled text (`labelled_text.py`) is vectorized by Keras.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rnn_recipes import tasks
+from rnn_recipes import series
 from rnn_recipes.codec import TextCodec
-from rnn_recipes.config import Config, ImdbData, SineData, TextData
+from rnn_recipes.config import Config, ImdbData, SeriesData, SineData, TextData
 from rnn_recipes.dataset import Dataset, DataSpec
 from rnn_recipes.errors import DataError
 from rnn_recipes.fileio import sha256_file
@@ -30,14 +30,19 @@ IMDB_SHA256 = "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f"
 IMDB_SEED = 113  # Keras' shuffle seed, so our arrays match keras.datasets.imdb.load_data
 START, OOV, INDEX_FROM = 1, 2, 3  # Keras' reserved ids: 0 is padding
 # the task each kind of data poses; `rnn_recipes.tasks` says what a task means
-TASK_OF_KIND = {"imdb": "binary", "text": "next_token", "sine": "regression", "labelled_text": "multiclass"}
+TASK_OF_KIND = {
+    "imdb": "binary", "text": "next_token", "sine": "regression", "series": "regression", "labelled_text": "multiclass",
+}
 
 
 def load_dataset(cfg: Config) -> Dataset:
     """Load the dataset `cfg.data` names."""
     from rnn_recipes.labelled_text import load_labelled_text  # reads through labelled.py and Keras' vectorizer
 
-    loaders = {"imdb": load_imdb, "text": load_text, "sine": load_sine, "labelled_text": load_labelled_text}
+    loaders = {
+        "imdb": load_imdb, "text": load_text, "sine": load_series, "series": load_series,
+        "labelled_text": load_labelled_text,
+    }
     return loaders[cfg.data.kind](cfg.data, cfg.seed)
 
 
@@ -51,7 +56,7 @@ def data_spec(cfg: Config) -> DataSpec:
     nothing downloads)."""
     if cfg.data.kind == "labelled_text":  # the vocabulary's size depends on the seeded split
         return load_dataset(cfg).spec
-    specs = {"imdb": imdb_spec, "text": text_spec, "sine": sine_spec}
+    specs = {"imdb": imdb_spec, "text": text_spec, "sine": series_spec, "series": series_spec}
     return specs[cfg.data.kind](cfg.data)
 
 
@@ -215,16 +220,21 @@ def read_corpus(d: TextData, allow_download: bool = True) -> str:
         except UnicodeDecodeError as exc:
             raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     if d.url is not None:
-        path = cache_dir() / d.sha256
-        if not (path.is_file() and sha256_file(path) == d.sha256):
-            if not allow_download:
-                raise DataError(f"{d.url} is not downloaded yet; run `rnn train` once to fetch it")
-            try:
-                download(d.url, path, d.sha256)
-            except OSError as exc:
-                raise DataError(f"cannot download {d.url} ({exc}); put the file at {path}") from None
-        return path.read_text(encoding="utf-8")
+        return _fetched(d.url, d.sha256, allow_download).read_text(encoding="utf-8")
     return default_corpus()
+
+
+def _fetched(url: str, sha256: str, allow_download: bool = True) -> Path:
+    """The cached copy of `url`, downloaded first if it is missing or altered."""
+    path = cache_dir() / sha256
+    if not (path.is_file() and sha256_file(path) == sha256):
+        if not allow_download:
+            raise DataError(f"{url} is not downloaded yet; run `rnn train` once to fetch it")
+        try:
+            download(url, path, sha256)
+        except OSError as exc:
+            raise DataError(f"cannot download {url} ({exc}); put the file at {path}") from None
+    return path
 
 
 def windows(ids: np.ndarray, seq_length: int, step: int, many_to_many: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -271,28 +281,22 @@ def text_spec(d: TextData) -> DataSpec:
     return DataSpec(TASK_OF_KIND[d.kind], d.seq_length, len(codec), len(codec), d.objective == "many_to_many")
 
 
-# --- sine --------------------------------------------------------------------
+# --- series: the seed's sine and CSV files ------------------------------------
 
 
-def sine_windows(values: np.ndarray, time_steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """Windows of `time_steps` values (N, T, 1) and the value after each (N, 1)."""
-    view = np.lib.stride_tricks.sliding_window_view(values, time_steps + 1)
-    return view[:, :-1, None].astype("float32"), view[:, -1:].astype("float32")
+def load_series(d: SineData | SeriesData, seed: int) -> Dataset:
+    """The seed's sine or a CSV series, windowed alike by `rnn_recipes.series`."""
+    w = series.load(d, seed, _series_path(d))
+    return Dataset(series_spec(d, (w.features, w.targets)), *w.arrays, extra={"persistence": w.persistence}, series=w.info)
 
 
-def load_sine(d: SineData, seed: int) -> Dataset:
-    """The seed's series: train on sin(f * arange(total_size)), test on the last
-    `test_windows` windows of sin(f * arange(test_size))."""
-    rng = np.random.default_rng(seed)
-    train = np.sin(d.frequency * np.arange(d.total_size))
-    train = train + rng.normal(0.0, d.noise, train.shape) if d.noise else train
-    x, y = sine_windows(train, d.time_steps)
-    x_train, y_train, x_val, y_val = _split_tail(x, y, d.val_split)
-    x_test, y_test = sine_windows(np.sin(d.frequency * np.arange(d.test_size)), d.time_steps)
-    x_test, y_test = x_test[-d.test_windows :], y_test[-d.test_windows :]
-    extra = {"persistence": tasks.persistence(x_test, y_test)}  # predict that the next value is the last one seen
-    return Dataset(sine_spec(d), x_train, y_train, x_val, y_val, x_test, y_test, extra=extra)
+def series_spec(d: SineData | SeriesData, widths: tuple[int, int] | None = None) -> DataSpec:
+    """The model answers `horizon` steps per call (direct) or one (recursive); `widths` = (features, targets)."""
+    features, targets = widths or series.widths(d, _series_path(d, allow_download=False))
+    horizon = d.horizon if d.strategy == "direct" else 1
+    return DataSpec(TASK_OF_KIND[d.kind], d.time_steps, features=features, targets=targets, horizon=horizon)
 
 
-def sine_spec(d: SineData) -> DataSpec:
-    return DataSpec(TASK_OF_KIND[d.kind], d.time_steps)
+def _series_path(d: SineData | SeriesData, allow_download: bool = True) -> Path | None:
+    if isinstance(d, SeriesData):  # the sine is computed, not read
+        return Path(d.path).expanduser() if d.path else _fetched(d.url, d.sha256, allow_download)

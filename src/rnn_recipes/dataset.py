@@ -8,6 +8,7 @@ import numpy as np
 
 from rnn_recipes import tasks
 from rnn_recipes.codec import TextCodec
+from rnn_recipes.forecast_baselines import SeriesInfo
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class DataSpec:
             0 means the inputs are real values, one per step (N, T, 1).
         num_classes: output classes (next_token: the vocabulary).
         sequence_output: predict at every step (many-to-many) instead of once.
+        features, targets, horizon: series: values read and predicted per step, steps answered per call.
     """
 
     task: str
@@ -28,6 +30,9 @@ class DataSpec:
     vocab_size: int = 0
     num_classes: int = 0
     sequence_output: bool = False
+    features: int = 1
+    targets: int = 1
+    horizon: int = 1
 
     def __post_init__(self) -> None:
         tasks.get(self.task)  # an unknown task fails here, where the spec is made
@@ -51,6 +56,7 @@ class Dataset:
     test_name: str = "test"
     codec: TextCodec | None = None  # text: how ids map back to tokens, saved as the run's vocab.json
     extra: dict = field(default_factory=dict)  # e.g. the sine persistence baseline
+    series: SeriesInfo | None = None  # series: the test truth, the baselines' forecasts, the scaling
 
     @property
     def has_val(self) -> bool:

@@ -6,14 +6,17 @@ from pathlib import Path
 
 import numpy as np
 
+from rnn_recipes import forecast, tasks
 from rnn_recipes.data import load_dataset
 from rnn_recipes.errors import RunError
 from rnn_recipes.metrics import evaluate_model
 from rnn_recipes.runs import load_run
 
 
-def evaluate_run(run_dir: Path) -> tuple[dict, dict]:
-    """Load the run's model and data, recompute its test metrics.
+def evaluate_run(run_dir: Path, plot: Path | None = None) -> tuple[dict, dict]:
+    """Load the run's model and data and recompute its test metrics; `plot` (series) draws the test period there.
+
+    The run directory itself is only read: a finished run's files are the ones its manifest lists.
 
     Returns:
         (recomputed metrics, metrics saved at the end of training).
@@ -21,8 +24,14 @@ def evaluate_run(run_dir: Path) -> tuple[dict, dict]:
     run = load_run(run_dir)
     model = run.load_model()
     ds = load_dataset(run.config)
+    if ds.series is not None:
+        forecast.check_same_source(run.path, ds)
     metrics = evaluate_model(model, ds, run.config.train.batch_size)
     metrics["epochs_run"] = run.metrics.get("epochs_run")
+    if plot is not None:
+        if not tasks.of(ds.spec).prediction_plot:
+            raise RunError(f"{run_dir}: --plot draws a forecast for series runs; for a classifier give --data with it")
+        metrics["plot"] = str(forecast.plot_test_period(model, ds, run.config.train.batch_size, plot))
     return metrics, run.metrics
 
 

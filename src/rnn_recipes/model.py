@@ -34,8 +34,8 @@ EMBEDDING_INITIALIZERS = {
 
 def _encoder(cfg: Config, spec: DataSpec) -> tuple[keras.Input, keras.KerasTensor]:
     """The model's input and the (batch, time, features) tensor the RNN reads."""
-    if not spec.vocab_size:  # no vocabulary: real values, one per step
-        inputs = keras.Input((spec.seq_len, 1), name="values")
+    if not spec.vocab_size:  # no vocabulary: real values, `features` per step
+        inputs = keras.Input((spec.seq_len, spec.features), name="values")
         return inputs, inputs
     enc = cfg.encoding
     if enc.kind == "integer":

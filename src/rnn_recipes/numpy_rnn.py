@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnn_recipes.data import sine_windows
+from rnn_recipes.series import sine_windows
 from rnn_recipes.errors import ConfigError
 
 Params = dict[str, np.ndarray]

@@ -1,4 +1,4 @@
-"""PNG plots: learning curves, predicted vs actual, runs side by side, gradient norms per time step."""
+"""PNG plots: learning curves, predicted vs actual, forecasts beside baselines, runs side by side, gradient norms."""
 
 from __future__ import annotations
 
@@ -31,18 +31,6 @@ def learning_curves(history: dict[str, list[float]], path: Path, title: str = ""
         ax.set_ylabel(name)
         ax.legend()
     fig.suptitle(title)
-    fig.tight_layout()
-    _save(fig, path)
-
-
-def predictions(actual, predicted, path: Path, title: str = "") -> None:
-    """Predicted against actual values over the test windows."""
-    fig, ax = plt.subplots(figsize=(8, 3.5))
-    ax.plot(actual, label="actual")
-    ax.plot(predicted, "--", label="predicted")
-    ax.set_xlabel("test window")
-    ax.legend()
-    ax.set_title(title)
     fig.tight_layout()
     _save(fig, path)
 
@@ -98,5 +86,29 @@ def confusion(matrix, class_names, path: Path, title: str = "") -> None:
         ax.text(j, i, str(int(v)), ha="center", va="center", color="white" if v > cm.max() / 2 else "black")
     fig.colorbar(im, ax=ax)
     ax.set_title(title)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def forecasts(lines: dict[str, Any], times: list, targets: tuple[str, ...], path: Path, title: str = "") -> None:
+    """Actual values and each forecast over the test period: one panel per target, first and last step ahead.
+
+    `lines` maps a label to (windows, horizon, targets) values; the first is the actual series.
+    """
+    horizon = next(iter(lines.values())).shape[1]
+    steps = [0] if horizon == 1 else [0, horizon - 1]
+    fig, axes = plt.subplots(len(targets), len(steps), figsize=(7 * len(steps), 3.5 * len(targets)), squeeze=False)
+    ticks = range(len(times))
+    for k, target in enumerate(targets):
+        for ax, step in zip(axes[k], steps):
+            for i, (label, values) in enumerate(lines.items()):
+                style = {"color": "black", "linewidth": 2} if i == 0 else {"linestyle": "-" if i == 1 else "--", "alpha": 0.8}
+                ax.plot(ticks, values[:, step, k], label=label, **style)
+            ax.set_title(f"{target}: {step + 1} step{'s' if step else ''} ahead")
+            shown = list(ticks)[:: max(1, len(times) // 8)]
+            ax.set_xticks(shown, [str(times[i]) for i in shown], rotation=30, fontsize="small")
+            ax.set_xlabel("test window, by the time of its first forecast value")
+            ax.legend(fontsize="small")
+    fig.suptitle(title)
     fig.tight_layout()
     _save(fig, path)

@@ -18,12 +18,15 @@ How the next ones plug in:
   cross-entropy, accuracy, the majority-class baseline; for labelled text
   also the bag-of-words logistic regression (same split, same vocabulary),
   macro F1 and the per-class report. Presented as label + probability.
-- multi-step forecasting (`forecast`): linear head with `units=lambda s:
-  s.horizon` (a `horizon` field the reader sets on `DataSpec`), MSE loss, MAE
-  metric; `baselines` returns persistence, seasonal naive and a linear
-  autoregression fitted on the training windows, and MASE (the model's MAE
-  over the seasonal naive's); `leaderboard=("mase", ...)`, no entry in
-  `higher_is_better`, so lower ranks first. Presented as the list of values;
+- forecasting (`regression`, registered): the next `horizon` values of one or
+  more target columns. Linear head with `spec.horizon * spec.targets` units
+  (a recursive model answers one step, so its reader sets `horizon=1`), MSE
+  loss, MAE metric; `baselines` rolls the model forward over the test
+  windows (`forecast_baselines.rollout`) and reports it in original units
+  beside persistence, seasonal naive and a linear autoregression fitted on
+  the training windows: MAE, RMSE and MASE, per horizon step too.
+  `leaderboard=("mase", ...)`, lower first. The seed's sine is this task with
+  horizon 1 and no scaling. Presented as the value, or the list of values;
   `prediction_plot=True`.
 - sequence-to-sequence (`seq2seq`): per-step softmax over the target
   vocabulary (`units=lambda s: s.num_classes`, `per_step=lambda s: True`),
@@ -47,6 +50,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
+
+from rnn_recipes import forecast_baselines
 
 if TYPE_CHECKING:
     from rnn_recipes.dataset import Dataset, DataSpec
@@ -120,12 +125,6 @@ def majority_accuracy(y: np.ndarray) -> float:
     return float(counts.max() / counts.sum())
 
 
-def persistence(x: np.ndarray, y: np.ndarray) -> dict:
-    """Errors of predicting that the next value equals the last one seen: x (N, T, 1), y (N, 1)."""
-    last = x[:, -1, :]
-    return {"mse": float(np.mean((last - y) ** 2)), "mae": float(np.mean(np.abs(last - y)))}
-
-
 def _binary_baselines(model, ds: Dataset, batch_size: int, metrics: dict) -> dict:
     # labels are 0.0/1.0: the mean is the share of the positive class
     return {"majority_baseline_accuracy": float(max(ds.y_test.mean(), 1 - ds.y_test.mean()))}
@@ -165,12 +164,11 @@ def _language_model_baselines(model, ds: Dataset, batch_size: int, metrics: dict
     return out
 
 
-def _regression_baselines(model, ds: Dataset, batch_size: int, metrics: dict) -> dict:
-    pred = model.predict(ds.x_test, batch_size=batch_size, verbose=0)
-    return {
-        "rmse": float(np.sqrt(np.mean((pred - ds.y_test) ** 2))),
-        "persistence_baseline": persistence(ds.x_test, ds.y_test),
-    }
+def _forecast_baselines(model, ds: Dataset, batch_size: int, metrics: dict) -> dict:
+    """The model's forecasts against persistence, seasonal naive and a linear AR: MAE, RMSE, MASE, per step."""
+    predict = lambda x: model.predict(x, batch_size=batch_size, verbose=0)  # noqa: E731
+    forecast = ds.series.to_original(forecast_baselines.rollout(predict, ds.x_test, ds.series))
+    return forecast_baselines.report(forecast, ds.series)
 
 
 # --- presentation --------------------------------------------------------------
@@ -209,8 +207,9 @@ def present_top_tokens(output: np.ndarray, labels: Sequence[str] | None = None, 
 
 
 def present_value(output: np.ndarray, labels: Sequence[str] | None = None, top_k: int = 5, detail: bool = False) -> dict:
-    """The predicted value."""
-    return {"value": float(np.asarray(output).reshape(-1)[-1])}
+    """The predicted value, or the values of every step ahead (and every target) when there are several."""
+    values = np.asarray(output, "float64").reshape(-1)
+    return {"value": float(values[-1])} if len(values) == 1 else {"values": [float(v) for v in values]}
 
 
 # --- the registry ----------------------------------------------------------------
@@ -257,15 +256,16 @@ TASKS: dict[str, Task] = {
     ),
     "regression": Task(
         name="regression",
-        summary="many-to-one regression: the next value of a series",
+        summary="forecasting: the next `horizon` values of a series (the seed's sine: the next one)",
         activation=None,
-        units=lambda spec: 1,
+        units=lambda spec: spec.horizon * spec.targets,
         per_step=lambda spec: False,
         loss="mse",
         metrics=("mae",),
-        baselines=_regression_baselines,
-        leaderboard=("loss", "rmse"),
-        higher_is_better=(),
+        baselines=_forecast_baselines,
+        leaderboard=("mase", "rmse", "persistence_baseline.mase", "seasonal_naive_baseline.mase",
+                     "linear_ar_baseline.mase"),
+        higher_is_better=("_pct",),
         present=present_value,
         prediction_plot=True,
     ),

@@ -24,7 +24,7 @@ from rnn_recipes.rundir import check_free_space, open_run, save_config, write_ma
 
 keras = import_keras()
 
-from rnn_recipes import plots  # noqa: E402  (matplotlib after keras keeps one import order)
+from rnn_recipes import forecast, plots  # noqa: E402  (matplotlib after keras keeps one import order)
 from rnn_recipes.checkpoint import Checkpoint  # noqa: E402
 from rnn_recipes.model import build_model, compile_model, summary_text  # noqa: E402
 from rnn_recipes import controls as ctl  # noqa: E402
@@ -150,6 +150,8 @@ def _train(
     write_json(run_dir / "runtime.json", rt.to_json())
     if ds.codec is not None:
         write_json(run_dir / "vocab.json", ds.codec.to_json())
+    if ds.series is not None:  # the columns and training-part scaling a forecast repeats
+        write_json(run_dir / forecast.SERIES_JSON, ds.series.meta)
     print(f"run directory: {run_dir}", file=sys.stderr)
     if rt.gpu and (reason := runtime.cudnn_blocker(cfg)):
         print(f"note: the recurrent layers run without cuDNN: {reason}", file=sys.stderr)
@@ -220,8 +222,9 @@ def _train(
         if "classification" in metrics:
             plots.confusion(metrics["classification"]["confusion"], metrics["class_names"], run_dir / "confusion.png", title=cfg.name)
         if tasks.of(ds.spec).prediction_plot:
-            pred = model.predict(ds.x_test, batch_size=cfg.train.batch_size, verbose=0)
-            plots.predictions(ds.y_test[:, 0], pred[:, 0], run_dir / "predictions.png", title=cfg.name)
+            forecast.plot_test_period(model, ds, cfg.train.batch_size, run_dir / "predictions.png", title=cfg.name)
     write_manifest(run_dir)
     print(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, dict)}), file=sys.stderr)
+    if "verdict" in metrics:  # a forecast's one line: how far it beats persistence
+        print(f"{cfg.model.cell}: {metrics['verdict']}", file=sys.stderr)
     distribute.report_weights(plan, model)
