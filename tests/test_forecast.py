@@ -87,3 +87,17 @@ def test_a_recursive_model_answers_one_step_and_is_rolled_forward(tmp_path):
     assert len(metrics["per_step"]["model"]["mae"]) == 2  # two steps ahead from a one-step head
     assert "Dense" in (run / "summary.txt").read_text() and "(None, 1)" in (run / "summary.txt").read_text()
     assert len(predict_csv(run, SUNSPOTS)) == 2
+
+
+def test_rnn_predict_csv_prints_the_forecast_as_csv_and_refuses_text(cli, tiny_runs, tmp_path):
+    run = tiny_runs[NAME]
+    result = cli("predict", run, "--csv", SUNSPOTS)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "step,time,SUNACTIVITY" and [line.split(",")[:2] for line in lines[1:]] == [["1", "2009"], ["2", "2010"]]
+    as_json = [json.loads(line) for line in cli("predict", run, "--csv", SUNSPOTS, "--json").stdout.splitlines()]
+    assert [float(line.split(",")[2]) for line in lines[1:]] == pytest.approx([r["SUNACTIVITY"] for r in as_json])
+    refused = cli("predict", run, "--text", "hello")
+    assert refused.exit_code == 2 and "it forecasts from a CSV's last rows; give --csv FILE" in refused.stderr
+    short = cli("predict", run, "--csv", tail_csv(tmp_path, 5))
+    assert short.exit_code == 2 and "has 5 rows" in short.stderr

@@ -178,14 +178,24 @@ def predict(
     ] = None,
     column: Annotated[Optional[str], typer.Option(help="The text column of a table file (default: the run's).")] = None,
     values: Annotated[Optional[str], typer.Option(help="Sine runs: the window, e.g. 0.1,0.2,0.3.")] = None,
+    csv: Annotated[
+        Optional[Path],
+        typer.Option("--csv", help="Series runs: forecast the rows after this CSV's last time_steps rows.", dir_okay=False),
+    ] = None,
     top_k: Annotated[int, typer.Option(help="Text runs: how many next tokens to show.")] = 5,
     json_lines: Annotated[bool, typer.Option("--json", help="JSON Lines with every class's probability.")] = False,
 ) -> None:
     """Predict with a trained run: a label and its probability per text (standard input when no --text/--file)."""
     with user_errors():
         from rnn_recipes import predict_input as inputs
-        from rnn_recipes.predict import format_plain, load_predictor, predict_run
+        from rnn_recipes.predict import forecast_lines, format_plain, load_predictor, predict_run
 
+        if csv is not None:
+            from rnn_recipes.forecast import predict_csv
+
+            for line in forecast_lines(predict_csv(run, csv), json_lines):
+                typer.echo(line)
+            return
         predictor = load_predictor(run)
         window = [inputs.parse_values(values)] if values is not None else None
         if window is not None:

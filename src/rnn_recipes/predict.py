@@ -10,6 +10,8 @@ from the task record's `present` (`rnn_recipes.tasks`):
 - text runs (language models): the `top_k` next tokens after a text of at
   least `seq_length` tokens (its last `seq_length` are read);
 - sine runs: the next value after a window of at least `time_steps` values;
+- series runs: the next `horizon` rows after a CSV's last `time_steps` rows
+  (`forecast.predict_csv`), printed as CSV by `forecast_lines`;
 - IMDB runs: negative/positive for English text, encoded through Keras'
   IMDB word index (`imdb_text.py`) exactly as the training reviews were.
 
@@ -23,6 +25,9 @@ Example:
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -120,8 +125,22 @@ def load_predictor(run_dir: Path) -> Predictor:
     run = load_run(Path(run_dir))
     task = tasks.get(task_name(run.config))
     kind = run.config.data.kind
+    if kind == "series":
+        raise InputError(f"{run_dir} is a series run: it forecasts from a CSV's last rows; give --csv FILE")
     makers = {"labelled_text": _labelled_predictor, "text": _text_predictor, "sine": _sine_predictor, "imdb": _imdb_predictor}
     return makers[kind](run, task)
+
+
+def forecast_lines(rows: list[dict], json_lines: bool = False) -> Iterator[str]:
+    """`forecast.predict_csv`'s rows as CSV (a header, then one line per step ahead) or as JSON Lines."""
+    if json_lines:
+        yield from (json.dumps(row) for row in rows)
+        return
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    yield from out.getvalue().splitlines()
 
 
 def predict_run(
