@@ -24,8 +24,9 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Iterator
 
-from rnn_recipes.errors import DataError
+from rnn_recipes.errors import DataError, UserError
 
 DEFAULT_MAX_BYTES = 200_000_000  # per file, or per folder of .txt files
 DEFAULT_MAX_TEXT_CHARS = 20_000  # per example
@@ -137,18 +138,24 @@ def _parse_delimited(
     return out
 
 
-def _parse_jsonl(path: Path, text: str, text_column: str, label_column: str, max_text_chars: int) -> list[Example]:
-    out = []
-    for number, line in enumerate(text.splitlines(), start=1):
+def json_objects(lines: Iterable[tuple[int, str]], where: str, error: type[UserError] = DataError) -> Iterator[tuple[str, dict]]:
+    """("`where`: line N", object) for each non-blank (number, line): one JSON object a line, else `error`."""
+    for number, line in lines:
         if not line.strip():
             continue
-        where = f"{path}: line {number}"
+        at = f"{where}: line {number}"
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno}); expected one JSON object per line") from None
+            raise error(f"{at}: not valid JSON ({exc.msg} at column {exc.colno}); expected one JSON object per line") from None
         if not isinstance(obj, dict):
-            raise DataError(f"{where}: a JSON {type(obj).__name__}; expected one JSON object per line")
+            raise error(f"{at}: a JSON {type(obj).__name__}; expected one JSON object per line")
+        yield at, obj
+
+
+def _parse_jsonl(path: Path, text: str, text_column: str, label_column: str, max_text_chars: int) -> list[Example]:
+    out = []
+    for where, obj in json_objects(enumerate(text.splitlines(), start=1), str(path)):
         for key in (text_column, label_column):
             if key not in obj:
                 found = ", ".join(repr(k) for k in obj) or "none"

@@ -9,11 +9,11 @@ missing column.
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator
 
 from rnn_recipes.errors import UserError
+from rnn_recipes.labelled_files import json_objects
 
 TABLES = {".csv": ",", ".tsv": "\t"}
 
@@ -78,17 +78,9 @@ def texts_from_table(lines: Iterable[bytes], where: str, delimiter: str, column:
 
 def texts_from_jsonl(lines: Iterable[bytes], where: str, column: str) -> Iterator[str]:
     """The `column` key of one JSON object a line; blank lines are skipped."""
-    for number, line in _decoded(lines, where):
-        if not line.strip():
-            continue
-        at = f"{where}: line {number}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{at}: not valid JSON ({exc.msg}); expected one JSON object a line") from None
-        if not isinstance(obj, dict) or column not in obj:
-            found = ", ".join(map(repr, obj)) if isinstance(obj, dict) else type(obj).__name__
-            raise InputError(f"{at}: no key {column!r}; found {found or 'none'} (--column)")
+    for at, obj in json_objects(_decoded(lines, where), where, InputError):
+        if column not in obj:
+            raise InputError(f"{at}: no key {column!r}; found {', '.join(map(repr, obj)) or 'none'} (--column)")
         if not isinstance(obj[column], str):
             raise InputError(f"{at}: {column!r} is not a string")
         yield _checked(obj[column], at)

@@ -286,20 +286,11 @@ def sine_windows(values: np.ndarray, time_steps: int) -> tuple[np.ndarray, np.nd
 class Windows:
     """A series' model-ready arrays (in the units the model trains on) and what scoring them needs."""
 
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
+    arrays: tuple[np.ndarray, ...]  # x_train, y_train, x_val, y_val, x_test, y_test, as `Dataset` takes them
     features: int  # input columns per step
     targets: int  # predicted columns
     model_horizon: int  # steps the model answers per call: horizon (direct) or 1 (recursive)
     info: SeriesInfo
-
-    @property
-    def arrays(self) -> tuple[np.ndarray, ...]:
-        return self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test
 
     @property
     def persistence(self) -> dict:
@@ -406,12 +397,8 @@ def prepare(
     )
     k = target.shape[1]
     shape_y = (lambda a: a.reshape(len(a), h * k)) if direct else (lambda a: a[:, 0, :])
-    return Windows(
-        x[train].astype("float32"), shape_y(y[train]).astype("float32"),
-        x[val].astype("float32"), shape_y(y[val]).astype("float32"),
-        tx.astype("float32"), shape_y(ty).astype("float32"),
-        inputs.shape[1], k, h_model, info,
-    )
+    arrays = (x[train], shape_y(y[train]), x[val], shape_y(y[val]), tx, shape_y(ty))
+    return Windows(tuple(a.astype("float32") for a in arrays), inputs.shape[1], k, h_model, info)
 
 
 def _std(a: np.ndarray) -> np.ndarray:

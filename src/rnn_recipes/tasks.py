@@ -95,15 +95,15 @@ class Task:
 
     name: str
     summary: str
-    activation: str | None
-    units: Callable[[DataSpec], int]
-    per_step: Callable[[DataSpec], bool]
-    loss: str
-    metrics: tuple[str, ...]
     baselines: Callable[[Any, Dataset, int, dict], dict]
     leaderboard: tuple[str, ...]
-    higher_is_better: tuple[str, ...]
     present: Callable[..., dict]
+    activation: str | None = "softmax"
+    units: Callable[[DataSpec], int] = lambda spec: spec.num_classes
+    per_step: Callable[[DataSpec], bool] = lambda spec: False  # many-to-one unless the task says otherwise
+    loss: str = "sparse_categorical_crossentropy"
+    metrics: tuple[str, ...] = ("accuracy",)
+    higher_is_better: tuple[str, ...] = ("accuracy",)
     prediction_plot: bool = False
 
     @property
@@ -214,52 +214,38 @@ def present_value(output: np.ndarray, labels: Sequence[str] | None = None, top_k
 
 # --- the registry ----------------------------------------------------------------
 
-TASKS: dict[str, Task] = {
-    "binary": Task(
-        name="binary",
-        summary="many-to-one binary classification (e.g. review sentiment)",
+TASKS: dict[str, Task] = {task.name: task for task in (
+    Task(
+        "binary",
+        "many-to-one binary classification (e.g. review sentiment)",
         activation="sigmoid",
         units=lambda spec: 1,
-        per_step=lambda spec: False,
         loss="binary_crossentropy",
-        metrics=("accuracy",),
         baselines=_binary_baselines,
         leaderboard=("val_accuracy", "accuracy"),
-        higher_is_better=("accuracy",),
         present=present_binary,
     ),
-    "multiclass": Task(
-        name="multiclass",
-        summary="many-to-one classification into one of num_classes labels",
-        activation="softmax",
-        units=lambda spec: spec.num_classes,
-        per_step=lambda spec: False,
-        loss="sparse_categorical_crossentropy",
-        metrics=("accuracy",),
+    Task(
+        "multiclass",
+        "many-to-one classification into one of num_classes labels",
         baselines=_multiclass_baselines,
         leaderboard=("val_accuracy", "accuracy", "macro_f1", "bow_baseline_accuracy", "majority_baseline_accuracy"),
         higher_is_better=("accuracy", "f1"),
         present=present_class,
     ),
-    "next_token": Task(
-        name="next_token",
-        summary="language model: the next token after a window (or after every token of it)",
-        activation="softmax",
-        units=lambda spec: spec.num_classes,
+    Task(
+        "next_token",
+        "language model: the next token after a window (or after every token of it)",
         per_step=lambda spec: spec.sequence_output,
-        loss="sparse_categorical_crossentropy",
-        metrics=("accuracy",),
         baselines=_language_model_baselines,
         leaderboard=("val_loss", "val_accuracy"),
-        higher_is_better=("accuracy",),
         present=present_top_tokens,
     ),
-    "regression": Task(
-        name="regression",
-        summary="forecasting: the next `horizon` values of a series (the seed's sine: the next one)",
+    Task(
+        "regression",
+        "forecasting: the next `horizon` values of a series (the seed's sine: the next one)",
         activation=None,
         units=lambda spec: spec.horizon * spec.targets,
-        per_step=lambda spec: False,
         loss="mse",
         metrics=("mae",),
         baselines=_forecast_baselines,
@@ -269,7 +255,7 @@ TASKS: dict[str, Task] = {
         present=present_value,
         prediction_plot=True,
     ),
-}
+)}
 
 
 def get(name: str) -> Task:
