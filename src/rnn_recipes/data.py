@@ -7,14 +7,19 @@ Token data is integer ids of shape (N, T); sine data is float values of shape
 
 from __future__ import annotations
 
+import hashlib
+import http.client
 import io
+import json
 import os
 import pickle
+import urllib.parse
 import urllib.request
 import zipfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -22,7 +27,7 @@ from rnn_recipes import tasks
 from rnn_recipes.codec import TextCodec
 from rnn_recipes.config import Config, ImdbData, SineData, TextData
 from rnn_recipes.errors import DataError
-from rnn_recipes.fileio import sha256_file
+from rnn_recipes.fileio import open_regular, read_text_bounded, sha256_file
 
 IMDB_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/imdb.npz"
 IMDB_SHA256 = "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f"
@@ -77,6 +82,16 @@ class Dataset:
     @property
     def has_val(self) -> bool:
         return len(self.x_val) > 0
+
+    def content_sha256(self) -> str:
+        """sha256 of what was read: every array and the vocabulary, so a resume notices changed data."""
+        h = hashlib.sha256()
+        for a in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
+            a = np.ascontiguousarray(a)
+            h.update(f"{a.dtype.str}{a.shape}".encode())
+            h.update(a.tobytes())
+        h.update(json.dumps(self.vocab).encode())
+        return h.hexdigest()
 
     @property
     def vocab(self) -> list[str] | None:
@@ -136,20 +151,63 @@ class _ArrayUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a dataset file")
 
 
+def max_data_bytes() -> int:
+    """The most bytes a dataset file (or everything unpacked from it) may hold: 2 GB, or RNN_MAX_DATA_MB."""
+    raw = os.environ.get("RNN_MAX_DATA_MB", "")
+    try:
+        return int(float(raw) * 1_000_000) if raw else MAX_DATA_BYTES
+    except ValueError:
+        raise DataError(f"RNN_MAX_DATA_MB={raw[:50]!r}: expected a number of megabytes") from None
+
+
+MAX_DATA_BYTES = 2_000_000_000  # IMDB is 17 MB and a large corpus a few hundred; raise with RNN_MAX_DATA_MB
+
+
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an .npz, each member read only after its declared sizes fit the cap (no zip bomb)."""
+    limit = max_data_bytes()
     arrays = {}
-    with zipfile.ZipFile(path) as zf:
-        for name in zf.namelist():
-            with zf.open(name) as fh:
-                buf = io.BytesIO(fh.read())
+    with open_regular(path, limit, what="dataset file", error=DataError) as raw, zipfile.ZipFile(raw) as zf:
+        infos = zf.infolist()
+        if sum(i.file_size for i in infos) > limit:
+            raise DataError(f"{path}: its arrays unpack to more than {limit:,} bytes (zip bomb?); refused (raise RNN_MAX_DATA_MB if real)")
+        for info in infos:
+            with zf.open(info) as fh:
+                data = fh.read(limit + 1)
+            if len(data) > info.file_size or len(data) > limit:  # a member larger than its header says
+                raise DataError(f"{path}: {info.filename} unpacks past its declared size; refused")
+            buf = io.BytesIO(data)
             version = np.lib.format.read_magic(buf)
             read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            _, _, dtype = read_header(buf)
+            shape, _, dtype = read_header(buf)
+            count = int(np.prod(shape, dtype=object))
+            if not dtype.hasobject and count * dtype.itemsize > len(data):  # e.g. a header declaring 10^15
+                raise DataError(f"{path}: {info.filename} declares {count:,} elements, more than the file holds; refused")
             if dtype.hasobject:
-                arrays[name.removesuffix(".npy")] = _ArrayUnpickler(buf).load()
+                arrays[info.filename.removesuffix(".npy")] = _ArrayUnpickler(buf).load()
             else:
-                arrays[name.removesuffix(".npy")] = np.lib.format.read_array(io.BytesIO(buf.getvalue()))
+                arrays[info.filename.removesuffix(".npy")] = np.lib.format.read_array(io.BytesIO(data))
     return arrays
+
+
+def _check_imdb_arrays(path: Path, parts: dict[str, np.ndarray]) -> None:
+    """Reviews are sequences of non-negative integer word ids; labels numbers, one per review."""
+    for split in ("train", "test"):
+        xs, ys = parts[f"x_{split}"], parts[f"y_{split}"]
+        if not isinstance(xs, np.ndarray) or not isinstance(ys, np.ndarray) or xs.ndim < 1 or ys.ndim != 1:
+            raise DataError(f"{path}: x_{split} and y_{split} must be arrays of reviews and of labels")
+        if len(xs) != len(ys):
+            raise DataError(f"{path}: x_{split} holds {len(xs)} reviews but y_{split} {len(ys)} labels; expected one label per review")
+        if ys.dtype.kind not in "biuf":
+            raise DataError(f"{path}: y_{split} holds {ys.dtype} values; expected 0/1 labels")
+        if ys.dtype.kind == "f" and not np.isfinite(ys).all():
+            raise DataError(f"{path}: y_{split} holds non-finite labels")
+        for i, review in enumerate(xs):
+            ids = np.asarray(review) if not isinstance(review, np.ndarray) else review
+            if ids.dtype.kind not in "iu" or ids.ndim != 1:
+                raise DataError(f"{path}: x_{split}[{i}] is not a list of integer word ids ({ids.dtype}); refused")
+            if ids.size and ids.min() < 0:
+                raise DataError(f"{path}: x_{split}[{i}] holds negative word id {int(ids.min())}; word ids are 0 or more")
 
 
 def imdb_cache_path() -> Path:
@@ -159,9 +217,9 @@ def imdb_cache_path() -> Path:
 def _imdb_file(d: ImdbData) -> Path:
     if d.path is not None:
         path = Path(d.path).expanduser()
-        if not path.is_file():
+        if not path.exists():
             raise DataError(f"IMDB file not found: {path} (data.path); expected Keras' imdb.npz")
-        return path
+        return path  # _read_npz refuses anything but a regular file
     path = imdb_cache_path()
     if path.is_file() and sha256_file(path) == IMDB_SHA256:
         return path
@@ -186,8 +244,12 @@ def load_imdb(d: ImdbData, seed: int) -> Dataset:
     try:
         raw = _read_npz(path)
         parts = {k: raw[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-    except (KeyError, ValueError, OSError, zipfile.BadZipFile, pickle.UnpicklingError, EOFError) as exc:
-        raise DataError(f"{path}: not a valid imdb.npz ({exc}); expected arrays x_train, y_train, x_test, y_test") from None
+        _check_imdb_arrays(path, parts)
+    except (KeyError, ValueError, TypeError, OSError, zipfile.BadZipFile, pickle.UnpicklingError, EOFError, MemoryError, RecursionError) as exc:
+        raise DataError(
+            f"{path}: not a valid imdb.npz ({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); "
+            "expected arrays x_train, y_train, x_test, y_test"
+        ) from None
     rng = np.random.RandomState(IMDB_SEED)
     splits = []
     for xs, ys in ((parts["x_train"], parts["y_train"]), (parts["x_test"], parts["y_test"])):
@@ -231,50 +293,94 @@ def cache_dir() -> Path:
     return Path(os.environ.get("RNN_RECIPES_CACHE", Path.home() / ".cache" / "rnn-recipes"))
 
 
-def download(url: str, dest: Path, sha256: str) -> Path:
+MAX_DOWNLOAD_BYTES = 2_000_000_000  # a corpus or IMDB; raise with RNN_MAX_DATA_MB
+DOWNLOAD_TIMEOUT = 60  # seconds without a byte before a download gives up
+
+
+def check_url(url: str) -> None:
+    """Refuse a url that is not a plain http(s) address: a bad host, port, or control characters."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in url) or " " in url:
+        raise DataError(f"url {url[:200]!r} holds spaces or control characters (CR, LF, ...); refused")
+    if not url.startswith(("https://", "http://")):
+        raise DataError(f"unsupported url {url[:200]!r}; expected http(s)://")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # a non-numeric or out-of-range port raises here
+    except ValueError as exc:
+        raise DataError(f"invalid url {url[:200]!r}: {exc}") from None
+    if not parts.hostname:
+        raise DataError(f"invalid url {url[:200]!r}: it names no host")
+
+
+def download(url: str, dest: Path, sha256: str, check: Callable[[Path], None] | None = None) -> Path:
     """Download `url` to `dest` through a temporary file; keep it only if the hash matches.
 
-    A partial or corrupt download never lands at `dest`.
+    The response is streamed with a size cap (its Content-Length first, then
+    every block), so an endless or oversized response stops early; a partial
+    or corrupt download never lands at `dest`. `check(tmp)` may refuse a
+    correctly hashed file before it is kept (e.g. text that is not UTF-8).
     """
-    if not url.startswith(("https://", "http://")):
-        raise DataError(f"unsupported url {url!r}; expected http(s)://")
+    check_url(url)
+    limit = max_data_bytes()
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
     try:
-        with urllib.request.urlopen(url, timeout=60) as resp, open(tmp, "wb") as fh:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as resp, open(tmp, "wb") as fh:
+            declared = resp.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > limit:
+                raise DataError(f"{url}: the response is {int(declared):,} bytes, more than the {limit:,} allowed; refused")
+            h, n = hashlib.sha256(), 0
             while block := resp.read(1 << 20):
+                n += len(block)
+                if n > limit:
+                    raise DataError(f"{url}: the response is larger than {limit:,} bytes; stopped and refused")
+                h.update(block)
                 fh.write(block)
-        got = sha256_file(tmp)
+        got = h.hexdigest()
         if got != sha256:
             raise DataError(f"{url}: sha256 mismatch: expected {sha256}, got {got}")
+        if check is not None:
+            check(tmp)
         os.replace(tmp, dest)
+    except (ValueError, http.client.HTTPException) as exc:  # urllib's own refusals of a malformed url or reply
+        raise DataError(f"cannot download {url[:200]}: {type(exc).__name__}: {str(exc)[:200]}") from None
     finally:
         tmp.unlink(missing_ok=True)
     return dest
 
 
+def _read_corpus_file(path: Path) -> str:
+    return read_text_bounded(path, max_data_bytes(), what="corpus", error=DataError)
+
+
 def read_corpus(d: TextData, allow_download: bool = True) -> str:
-    """The corpus text: inline, a local file, a cached download, or the bundled default."""
+    """The corpus text: inline, a local file, a cached download, or the bundled default.
+
+    Every file is read only if it is a regular file within the size cap
+    (`max_data_bytes`): a FIFO, a device or a directory is refused at once.
+    """
     if d.text is not None:
         return d.text
     if d.path is not None:
         path = Path(d.path).expanduser()
-        if not path.is_file():
+        if not path.exists():
             raise DataError(f"text file not found: {path} (data.path)")
-        try:
-            return path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        return _read_corpus_file(path)
     if d.url is not None:
+        check_url(d.url)
         path = cache_dir() / d.sha256
         if not (path.is_file() and sha256_file(path) == d.sha256):
             if not allow_download:
                 raise DataError(f"{d.url} is not downloaded yet; run `rnn train` once to fetch it")
             try:
-                download(d.url, path, d.sha256)
+                download(d.url, path, d.sha256, check=_read_corpus_file)
             except OSError as exc:
                 raise DataError(f"cannot download {d.url} ({exc}); put the file at {path}") from None
-        return path.read_text(encoding="utf-8")
+        try:
+            return _read_corpus_file(path)
+        except DataError:
+            path.unlink(missing_ok=True)  # a cached file that is not UTF-8 would be refused forever
+            raise
     return default_corpus()
 
 

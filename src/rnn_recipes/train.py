@@ -104,7 +104,7 @@ def train(
         with distribute.scratch_dir(plan) as scratch:
             _train(cfg, ds, scratch, verbose, plan, restore_from=resume)
         return plan.shared_dir
-    with open_run(cfg, out, resume=resume, overwrite=overwrite) as run:  # locked; SIGINT/SIGTERM -> resume hint
+    with open_run(cfg, out, resume=resume, overwrite=overwrite, data_sha256=ds.content_sha256()) as run:  # locked; SIGINT/SIGTERM -> resume hint
         _train(cfg, ds, run.path, verbose, plan)
         return run.finish()
 
@@ -132,7 +132,9 @@ def _train(
         early_stopping = keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=cfg.train.patience, restore_best_weights=True
         )
-    checkpoint = Checkpoint(run_dir, cfg, early_stopping=early_stopping, restore_from=restore_from)
+    checkpoint = Checkpoint(
+        run_dir, cfg, early_stopping=early_stopping, restore_from=restore_from, data_sha256=ds.content_sha256()
+    )
     with plan.scope():  # restoring builds the optimizer's variables
         initial_epoch = checkpoint.restore(model)  # 0 for a new run
     # the checkpoint comes after EarlyStopping, so each checkpoint holds its decision
