@@ -24,7 +24,6 @@ import io
 import itertools
 import json
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -270,16 +269,20 @@ def variant_dir(out: Path, recipe: Recipe, variant: Variant) -> Path:
     return Path(out) / recipe.name / variant.name
 
 
-def _ready(run_dir: Path, cfg: Config) -> bool:
-    """True for a finished run of this very config; clears an interrupted one; refuses a stale one."""
+def _ready(run_dir: Path, cfg: Config) -> bool | None:
+    """True for a finished run of this very config; None for an interrupted one (resume it); refuse a stale one.
+
+    Nothing is ever deleted: an interrupted variant is resumed, and one that
+    another process is training (its lock is held) is refused by the lock.
+    """
     if (run_dir / MANIFEST).is_file():
         if read_config(run_dir).to_dict() != cfg.to_dict():
             raise RunError(
                 f"{run_dir} holds a run of a different config (the recipe changed); remove it or use another --out"
             )
         return True
-    if (run_dir / "config.yaml").is_file():  # started by an earlier run, never finished: start it again
-        shutil.rmtree(run_dir)
+    if (run_dir / "config.yaml").is_file():  # started by an earlier run, never finished: continue it
+        return None
     return False
 
 
@@ -289,8 +292,13 @@ def run_recipe(recipe: Recipe, out: Path, log: Callable[[str], None] = print) ->
 
     for variant in recipe.variants:
         run_dir = variant_dir(out, recipe, variant)
-        if _ready(run_dir, variant.config):
+        ready = _ready(run_dir, variant.config)
+        if ready:
             log(f"{variant.name}: finished earlier, skipped ({run_dir})")
+            continue
+        if ready is None:
+            log(f"{variant.name}: interrupted earlier, resuming {run_dir}")
+            train(variant.config, resume=run_dir)  # locked: refused while another process trains it
             continue
         log(f"{variant.name}: training into {run_dir}")
         train(variant.config, run_dir)
