@@ -256,8 +256,8 @@ MAX_PARAMETERS = 500_000_000  # 2 GB of float32 weights, 6 GB with Adam's two sl
 def estimated_parameters(cfg: Config) -> float:
     """The parameter count a config implies, from the config alone (a text vocabulary counts as max_vocab, else 0).
 
-    Recurrent layers: gates x (input x units + units x units + units), twice
-    when bidirectional; plus the embedding or one-hot input and the head.
+    Recurrent layers: gates x (input x units + units x units + 2 units), twice
+    when bidirectional; plus the embedding and the head.
     """
     d, enc, m = cfg.data, cfg.encoding, cfg.model
     vocab = d.num_words if d.kind == "imdb" else (d.max_vocab or 0) if d.kind == "text" else 0
@@ -275,7 +275,8 @@ def estimated_parameters(cfg: Config) -> float:
     if m.dense_units:
         params += float(width) * m.dense_units + m.dense_units
         width = m.dense_units
-    return params + float(width) * max(vocab, 1) + max(vocab, 1)
+    outputs = max(vocab, 1) if d.kind == "text" else 1  # next token over the vocabulary; one value otherwise
+    return params + float(width) * outputs + outputs
 
 
 def dump_config(cfg: Config) -> str:

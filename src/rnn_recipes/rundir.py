@@ -32,7 +32,7 @@ from rnn_recipes.checkpoint_state import CHECKPOINT, REPLACES, STATE, check_resu
 from rnn_recipes.config import Config, dump_config
 from rnn_recipes.config_load import load_config
 from rnn_recipes.errors import ConfigError, Interrupted, RunError, UserError
-from rnn_recipes.fileio import fsync_dir, read_text_bounded, sha256_file, write_json, write_text
+from rnn_recipes.fileio import fsync_dir, read_text_bounded, sha256_file, sha256_regular, write_json, write_text
 from rnn_recipes.signals import deferred_signals, signals_interrupt
 
 MANIFEST = "manifest.json"
@@ -192,6 +192,7 @@ def _reopen(path: Path, cfg: Config, data_sha256: str | None = None) -> RunDir:
         state = read_state(path)
         if state is not None:  # before anything is rewritten: a refused resume leaves the run as it was
             check_resumable(path, state, cfg, data_sha256)
+            _check_checkpoint_files(path, state)
         for stale in path.glob(".*.tmp*"):  # a killed training's half-written file; nobody else writes here
             stale.unlink()
     except BaseException:
@@ -278,6 +279,20 @@ def _replaced_run(path: Path) -> Path:
         if problem:
             raise RunError(f"{replaces}: {final} {problem}; it will not be replaced")
     return final
+
+
+MAX_CHECKPOINT_FILE = 8_000_000_000  # as safeload.MAX_MODEL_BYTES: the largest model a config allows
+
+
+def _check_checkpoint_files(path: Path, state: dict) -> None:
+    """The checkpoint's files are whole (their sha256 matches state.json), checked before anything is rewritten."""
+    es = state.get("early_stopping") or {}
+    for name, digest in ((state["model"], state["model_sha256"]), (es.get("best_weights"), es.get("best_sha256"))):
+        if name is None:
+            continue
+        file = path / CHECKPOINT / name
+        if not os.path.lexists(file) or sha256_regular(file, MAX_CHECKPOINT_FILE, what=name) != digest:
+            raise RunError(f"{file} is missing or changed; the checkpoint cannot be trusted")
 
 
 def _make_writable_dir(path: Path) -> None:
