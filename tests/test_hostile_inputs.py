@@ -154,7 +154,10 @@ def both(*setups: Callable[[Path], None]) -> Callable[[Path], None]:
 
 def rehash(t: Path) -> None:
     """Make the copy's manifest match its (corrupted) files again, so the row reaches the file's parser."""
-    run = t / "run"
+    rehash_run(t / "run")
+
+
+def rehash_run(run: Path) -> None:
     manifest = json.loads((run / "manifest.json").read_text())
     manifest["files"] = {name: sha256_file(run / name) for name in manifest["files"] if (run / name).is_file()}
     (run / "manifest.json").write_text(json.dumps(manifest))
