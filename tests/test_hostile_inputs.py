@@ -732,3 +732,146 @@ def test_hostile_run_directory(row: Row, sandbox: Path, trained):
             assert (sandbox / "o" / "rp" / "notes.txt").read_text() == "thesis"
     if row.id.startswith("state-"):  # a refused resume rewrites nothing
         assert not (sandbox / "run" / "manifest.json").exists()
+
+
+# --- what a table row cannot express -------------------------------------------------
+
+
+@pytest.mark.slow
+def test_resume_after_the_corpus_changed_is_refused_before_anything_is_rewritten(sandbox, trained):
+    shutil.copytree(trained["text"], sandbox / "run")
+    from rnn_recipes.data import default_corpus
+
+    corpus = sandbox / "corpus.txt"
+    corpus.write_text(default_corpus())
+    config = sandbox / "run" / "config.yaml"
+    config.write_text(config.read_text().replace("path: null", f"path: {corpus}", 1))
+    interrupted(sandbox)
+    corpus.write_text(default_corpus()[::-1])  # same characters, other text: the weights no longer fit it
+    before = {p.name: p.read_bytes() for p in (sandbox / "run").iterdir() if p.is_file()}
+    line = check_row(Row("corpus-changed", ["train", "--resume", "{run}"], 2, "the data changed since the checkpoint"), sandbox)
+    assert "cannot resume" in line
+    assert {p.name: p.read_bytes() for p in (sandbox / "run").iterdir() if p.is_file()} == before
+
+
+def test_a_recipe_never_removes_a_variant_another_process_trains(tmp_path):
+    from rnn_recipes.errors import RunError
+    from rnn_recipes.recipes import load_recipe, run_recipe, variant_dir
+    from rnn_recipes.rundir import _lock, save_config
+
+    recipe = load_recipe("tiny/sine_cells")
+    run_dir = variant_dir(tmp_path, recipe, recipe.variants[0])
+    run_dir.mkdir(parents=True)
+    save_config(run_dir, recipe.variants[0].config)  # interrupted, or still training in another process
+    (run_dir / "epoch-notes").write_text("kept")
+    fd = _lock(run_dir)  # the other process
+    try:
+        with pytest.raises(RunError, match="is in use by another training"):
+            run_recipe(recipe, tmp_path, log=lambda line: None)
+    finally:
+        os.close(fd)
+    assert (run_dir / "epoch-notes").read_text() == "kept" and (run_dir / "config.yaml").is_file()
+
+
+class _Server:
+    """A local HTTP server whose answer a test chooses: a body, a declared length, or an endless stream."""
+
+    def __init__(self, body: bytes = b"", length: int | None = None, endless: bool = False):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                if length is not None or not endless:
+                    self.send_header("Content-Length", str(length if length is not None else len(body)))
+                self.end_headers()
+                try:
+                    if endless:
+                        while not server.stop.is_set():
+                            self.wfile.write(b"a" * 65536)
+                    else:
+                        self.wfile.write(body)
+                except OSError:
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.stop = threading.Event()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/corpus.txt"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _download(tmp_path, monkeypatch, url: str, sha: str):
+    from rnn_recipes.config import TextData
+    from rnn_recipes.data import read_corpus
+
+    monkeypatch.setenv("RNN_RECIPES_CACHE", str(tmp_path / "cache"))
+    return read_corpus(TextData(url=url, sha256=sha))
+
+
+def test_an_endless_download_stops_at_the_cap(tmp_path, monkeypatch):
+    from rnn_recipes.errors import DataError
+
+    monkeypatch.setenv("RNN_MAX_DATA_MB", "1")
+    with _Server(endless=True) as server, pytest.raises(DataError, match="larger than 1,000,000 bytes; stopped"):
+        _download(tmp_path, monkeypatch, server.url, HEX)
+    assert not any((tmp_path / "cache").iterdir())
+
+
+def test_a_download_declaring_too_much_is_refused_before_reading(tmp_path, monkeypatch):
+    from rnn_recipes.errors import DataError
+
+    monkeypatch.setenv("RNN_MAX_DATA_MB", "1")
+    with _Server(body=b"abc", length=10**12) as server, pytest.raises(DataError, match="is 1,000,000,000,000 bytes"):
+        _download(tmp_path, monkeypatch, server.url, HEX)
+    assert not any((tmp_path / "cache").iterdir())
+
+
+def test_a_correctly_hashed_download_that_is_not_utf8_is_not_cached(tmp_path, monkeypatch):
+    import hashlib
+
+    from rnn_recipes.errors import DataError
+
+    body = b"caf\xe9 latin-1"
+    with _Server(body=body) as server, pytest.raises(DataError, match="not UTF-8"):
+        _download(tmp_path, monkeypatch, server.url, hashlib.sha256(body).hexdigest())
+    assert not any((tmp_path / "cache").iterdir()), "a bad file must not stay cached"
+
+
+def test_a_wrong_hash_keeps_nothing(tmp_path, monkeypatch):
+    from rnn_recipes.errors import DataError
+
+    with _Server(body=b"hello") as server, pytest.raises(DataError, match="sha256 mismatch"):
+        _download(tmp_path, monkeypatch, server.url, HEX)
+    assert not any((tmp_path / "cache").iterdir())
+
+
+def test_an_unexpected_error_is_one_line_exit_1_and_a_traceback_only_on_request(monkeypatch, tmp_path):
+    import rnn_recipes.runs
+
+    def broken(run_dir):
+        raise ZeroDivisionError("division by zero\nsecond line")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RNN_DEBUG", raising=False)
+    monkeypatch.setattr(rnn_recipes.runs, "load_run", broken)
+    result = invoke(["evaluate", "x"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: `rnn evaluate` failed unexpectedly with ZeroDivisionError: division by zero")
+    assert "please report it" in lines[0] and "--debug" in lines[0]
+    for argv, env in ((["--debug", "evaluate", "x"], None), (["evaluate", "x"], {"RNN_DEBUG": "1"})):
+        result = invoke(argv, env)
+        assert isinstance(result.exception, ZeroDivisionError), result.output
+    assert invoke(["evaluate", "x"]).exit_code == 1, "--debug lasts one command"

@@ -44,13 +44,13 @@ def _global_options(
     ] = False,
 ) -> None:
     """Train recurrent networks (SimpleRNN, LSTM, GRU) from a YAML config."""
-    global _COMMAND
+    global _COMMAND, _DEBUG
     _COMMAND = f"rnn {ctx.invoked_subcommand}" if ctx.invoked_subcommand else "rnn"
-    if debug:
-        os.environ[DEBUG_ENV] = "1"
+    _DEBUG = debug
 
 
 _COMMAND = "rnn"  # the command running, named in an unexpected error
+_DEBUG = False  # --debug: let an unexpected error's traceback through
 
 
 @contextmanager
@@ -78,7 +78,7 @@ def user_errors():
     except (typer.Exit, typer.Abort, typer.BadParameter):
         raise
     except Exception as exc:  # noqa: BLE001 - the last line of defence: never a raw traceback
-        if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+        if _DEBUG or os.environ.get(DEBUG_ENV, "") not in ("", "0"):
             raise
         detail = _capped(str(exc), 200)
         typer.echo(
