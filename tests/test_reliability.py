@@ -351,7 +351,8 @@ def test_overwrite_never_deletes_a_directory_that_is_not_a_run(cli, tmp_path):
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "thesis.txt").write_text("precious")
     assert cli("train", SINE, "--out", "notes", "--overwrite").output.strip() == (
-        "error: notes is not a run directory (no config.yaml); --overwrite replaces only runs"
+        "error: notes is not a run directory (no valid manifest.json, checkpoint/state.json or config.yaml); "
+        "--overwrite replaces only runs of `rnn train`, nothing else is deleted"
     )
     assert (tmp_path / "notes" / "thesis.txt").read_text() == "precious"
 

@@ -326,7 +326,8 @@ def download(url: str, dest: Path, sha256: str, check: Callable[[Path], None] | 
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
     try:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as resp, open(tmp, "wb") as fh:
-            declared = resp.headers.get("Content-Length")
+            headers = getattr(resp, "headers", None)  # an http response has them; be lenient with anything else
+            declared = headers.get("Content-Length") if headers is not None else None
             if declared and declared.isdigit() and int(declared) > limit:
                 raise DataError(f"{url}: the response is {int(declared):,} bytes, more than the {limit:,} allowed; refused")
             h, n = hashlib.sha256(), 0
