@@ -568,6 +568,42 @@ FLAG_ROWS = [
     Row("sweep-bad-axis", ["sweep", "tiny/sine_simple_rnn", "model.units"], 2, "model.units"),
 ]
 
+def recipe_out(metrics: str = '{"loss": 0.01}', history: str = "epoch,loss\n1,0.01\n", special=None):
+    """Finished-looking variants of tiny/sine_cells under {t}/out, with the files `rnn recipe check` reads."""
+
+    def setup(t: Path) -> None:
+        from rnn_recipes.recipes import load_recipe, variant_dir
+
+        recipe = load_recipe("tiny/sine_cells")
+        for variant in recipe.variants:
+            run = variant_dir(t / "out", recipe, variant)
+            run.mkdir(parents=True)
+            (run / "manifest.json").write_text("{}")
+            (run / "metrics.json").write_text(metrics)
+            (run / "history.csv").write_text(history)
+            if special:
+                special(run)
+
+    return setup
+
+
+def recipe_row(id: str, setup, fragment: str) -> Row:
+    return Row(f"recipe-check-{id}", ["recipe", "check", "tiny/sine_cells", "--out", "{t}/out"], 2, fragment, setup)
+
+
+RECIPE_ROWS = [
+    recipe_row("metrics-list", recipe_out(metrics="[]"), "expected a JSON object of metrics"),
+    recipe_row("metrics-invalid", recipe_out(metrics="{"), "expected a JSON object of metrics"),
+    recipe_row("metrics-fifo", recipe_out(special=lambda r: ((r / "metrics.json").unlink(), os.mkfifo(r / "metrics.json"))), "FIFO"),
+    recipe_row("metrics-dev-zero", recipe_out(special=lambda r: ((r / "metrics.json").unlink(), (r / "metrics.json").symlink_to("/dev/zero"))), "symlink"),
+    recipe_row("metrics-missing", recipe_out(special=lambda r: (r / "metrics.json").unlink()), "not found"),
+    recipe_row("history-text", recipe_out(history="epoch,loss\n1,abc\n"), "expected a column of numbers"),
+    recipe_row("history-ragged", recipe_out(history="epoch,loss\n1\n"), "expected a column of numbers"),
+    recipe_row("history-fifo", recipe_out(special=lambda r: ((r / "history.csv").unlink(), os.mkfifo(r / "history.csv"))), "FIFO"),
+    recipe_row("history-dir", recipe_out(special=lambda r: ((r / "history.csv").unlink(), (r / "history.csv").mkdir())), "directory"),
+    recipe_row("no-runs", None, "has no finished run"),
+]
+
 RUN_FILES = ["config.yaml", "manifest.json", "metrics.json", "model.keras", "history.csv"]
 MISSING = {"config.yaml": "is not a run directory", "manifest.json": "is incomplete"} | {
     n: "not found" for n in ("metrics.json", "model.keras", "history.csv")
@@ -687,6 +723,7 @@ ALL_FAST = (
     + [Row(f"set-{id}", ["summary", "tiny/sine_simple_rnn", "--set", item], code, frag) for id, item, code, frag in SET_ROWS]
     + DATA_ROWS
     + FLAG_ROWS
+    + RECIPE_ROWS
 )
 
 

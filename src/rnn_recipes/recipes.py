@@ -45,9 +45,9 @@ from rnn_recipes.config_load import (
 )
 from rnn_recipes.data import task_name
 from rnn_recipes.errors import ConfigError, RunError
-from rnn_recipes.fileio import write_text
+from rnn_recipes.fileio import read_text_bounded, write_text
 from rnn_recipes.rundir import MANIFEST
-from rnn_recipes.runs import read_config
+from rnn_recipes.runs import MAX_SMALL_FILE, read_config
 from rnn_recipes.safeyaml import read_yaml_file
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # a directory name, and part of a Config name
@@ -311,10 +311,13 @@ def run_recipe(recipe: Recipe, out: Path, log: Callable[[str], None] = print) ->
 
 
 def read_history(run_dir: Path) -> dict[str, list[float]]:
-    """history.csv as column -> values per epoch."""
-    with open(run_dir / "history.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {}) if k != "epoch"}
+    """history.csv as column -> values per epoch (a regular file of the run, size-capped, numbers only)."""
+    text = read_text_bounded(run_dir / "history.csv", MAX_SMALL_FILE, what="history.csv", follow=False)
+    try:
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+        return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {}) if k != "epoch"}
+    except (ValueError, TypeError, csv.Error):
+        raise RunError(f"{run_dir / 'history.csv'}: expected a column of numbers per metric; the run cannot be trusted") from None
 
 
 def reported_epoch(run_dir: Path, history: dict[str, list[float]]) -> int:
@@ -339,7 +342,14 @@ def run_results(run_dir: Path) -> dict[str, float]:
     weights the run kept (`reported_epoch`): validation columns as they are
     (`val_accuracy`), training ones prefixed (`train_loss`).
     """
-    metrics = flatten(json.loads((run_dir / "metrics.json").read_text()))
+    path = run_dir / "metrics.json"
+    try:
+        metrics = json.loads(read_text_bounded(path, MAX_SMALL_FILE, what="metrics.json", follow=False))
+    except (ValueError, RecursionError):
+        metrics = None
+    if not isinstance(metrics, dict):
+        raise RunError(f"{path}: expected a JSON object of metrics; the run cannot be trusted")
+    metrics = flatten(metrics)
     results = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     history = read_history(run_dir)
     epoch = reported_epoch(run_dir, history)
