@@ -677,6 +677,7 @@ RUN_ROWS = [
     generate_row("vocab-fifo", fifo("run/vocab.json"), "FIFO"),
     generate_row("vocab-dev-zero", symlink("run/vocab.json", "/dev/zero"), "symlink"),
     generate_row("vocab-fewer-than-outputs", content("vocab.json", json.dumps({"level": "char", "tokens": list("abct")})), "softmax over its 4-token vocabulary"),
+    generate_row("model-softplus-head", model_edit(lambda m: {**m, "config.json": m["config.json"].replace(b'"softmax"', b'"softplus"')}), "activation 'softplus'"),
     generate_row("generate-sine-run", lambda t: (shutil.rmtree(t / "run"), shutil.copytree(t.parent / "sine-run", t / "run")), "generate needs a text run"),
     resume_row("resume-finished", None, "is a finished run"),
     resume_row("state-epoch-negative", state(lambda s: {**s, "epoch": -3}), "state.json is unreadable or altered"),
