@@ -166,10 +166,11 @@ def summary(
 @app.command()
 def configs() -> None:
     """List the bundled configs, one line each."""
-    from rnn_recipes.bundled import list_bundled
+    with user_errors():
+        from rnn_recipes.bundled import list_bundled
 
-    for name, about in list_bundled("configs"):
-        typer.echo(f"{name:<34} {about}")
+        for name, about in list_bundled("configs"):
+            typer.echo(f"{name:<34} {about}")
 
 
 class Mode(str, Enum):
@@ -255,10 +256,11 @@ def recipe_check(recipe: RecipeName, out: RecipesOut = Path("runs")) -> None:
 @recipe_app.command("list")
 def recipe_list() -> None:
     """List the bundled recipes, one line each."""
-    from rnn_recipes.recipes import list_recipes
+    with user_errors():
+        from rnn_recipes.recipes import list_recipes
 
-    for name, about in list_recipes():
-        typer.echo(f"{name:<24} {about}")
+        for name, about in list_recipes():
+            typer.echo(f"{name:<24} {about}")
 
 
 @app.command()
