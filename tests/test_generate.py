@@ -47,7 +47,7 @@ V, T = 9, 6
 def text_model(cell, encoding, layers=1, bidirectional=False, objective="many_to_one", dense_units=None, merge="concat"):
     cfg = Config.model_validate({
         "data": {"kind": "text", "text": "abcdefghi", "seq_length": T, "objective": objective, "val_split": 0},
-        "encoding": {"kind": encoding, "dim": 5},
+        "encoding": {"kind": encoding, **({"dim": 5} if encoding == "embedding" else {})},  # dim: embeddings only
         "model": {"cell": cell, "units": 7, "layers": layers, "bidirectional": bidirectional, "dense_units": dense_units,
                   "merge_mode": merge},
     })

@@ -73,7 +73,8 @@ def test_every_cell_and_encoding_builds_on_labelled_text_and_reads_strings(tmp_p
     from rnn_recipes.safeload import load_model_file
     from rnn_recipes.vectorizer import INFERENCE_MODEL, make_vectorizer, save_run_files, vectorize
 
-    cfg = tiny_cfg(f"encoding.kind={encoding}", f"encoding.mask_zero={encoding == 'embedding'}", f"model.cell={cell}")
+    own_dim = [] if encoding == "embedding" else ["encoding.dim=32"]  # only an embedding takes the tiny config's dim
+    cfg = tiny_cfg(f"encoding.kind={encoding}", f"encoding.mask_zero={encoding == 'embedding'}", f"model.cell={cell}", *own_dim)
     ds = load_dataset(cfg)
     model = build_model(cfg, ds.spec)
     assert model.output.shape == (None, 3)

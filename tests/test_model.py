@@ -51,7 +51,7 @@ V, T, U, E = 50, 12, 6, 4
 def test_parameter_count_and_output_shape(cell, bidirectional, encoding):
     cfg = make(
         {"kind": "imdb", "num_words": V, "maxlen": T},
-        {"kind": encoding, "dim": E},
+        {"kind": encoding, **({"dim": E} if encoding == "embedding" else {})},  # dim belongs to embeddings only
         cell=cell, units=U, bidirectional=bidirectional,
     )
     model = build_model(cfg, DataSpec("binary", T, vocab_size=V))

@@ -117,11 +117,11 @@ def test_numpy_sine_command_prints_losses_without_tensorflow(tmp_path):
 
 def test_numpy_sine_command_rejects_bad_numbers(cli):
     result = cli("numpy-sine", "--epochs", "0")
-    assert result.exit_code == 2 and result.output.startswith("error: --epochs and --units must be at least 1")
+    assert result.exit_code == 2 and result.output.startswith("error: --epochs must be 1 to 100,000")
 
 
 def test_fit_sine_refuses_bad_numbers_from_python_too():
     from rnn_recipes.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"--epochs and --units must be at least 1 and --lr above 0; received 1, 16, 0.0"):
+    with pytest.raises(ConfigError, match=r"--epochs must be 1 to 100,000, --units 1 to 4,096 and --lr above 0 \(finite\); received 1, 16, 0.0"):
         nr.fit_sine(np.random.default_rng(0), units=16, epochs=1, lr=0.0)

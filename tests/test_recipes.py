@@ -302,7 +302,7 @@ def test_early_stopped_runs_report_the_epoch_whose_weights_were_kept(tmp_path):
     assert run_results(run_dir)["val_loss"] == 0.6  # no early stopping: the last epoch's weights
 
 
-def test_an_interrupted_variant_is_cleared_for_a_fresh_start(tmp_path):
+def test_an_interrupted_variant_is_resumed_never_deleted(tmp_path):
     from rnn_recipes.recipes import _ready
     from rnn_recipes.rundir import save_config
 
@@ -310,7 +310,9 @@ def test_an_interrupted_variant_is_cleared_for_a_fresh_start(tmp_path):
     run_dir = tmp_path / "out" / recipe.name / "base"
     run_dir.mkdir(parents=True)
     save_config(run_dir, recipe.variants[0].config)  # training started, never wrote its manifest
-    assert _ready(run_dir, recipe.variants[0].config) is False and not run_dir.exists()
+    (run_dir / "notes.txt").write_text("kept")
+    assert _ready(run_dir, recipe.variants[0].config) is None and (run_dir / "notes.txt").exists()
+    run_dir = run_dir.with_name("finished")
     fake_run(run_dir, {"loss": 0.1}, [{"loss": 0.1}])
     save_config(run_dir, recipe.variants[0].config)
     assert _ready(run_dir, recipe.variants[0].config) is True and run_dir.exists()

@@ -351,7 +351,8 @@ def test_overwrite_never_deletes_a_directory_that_is_not_a_run(cli, tmp_path):
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "thesis.txt").write_text("precious")
     assert cli("train", SINE, "--out", "notes", "--overwrite").output.strip() == (
-        "error: notes is not a run directory (no config.yaml); --overwrite replaces only runs"
+        "error: notes is not a run directory (no valid manifest.json, checkpoint/state.json or config.yaml); "
+        "--overwrite replaces only runs of `rnn train`, nothing else is deleted"
     )
     assert (tmp_path / "notes" / "thesis.txt").read_text() == "precious"
 
@@ -566,13 +567,14 @@ class FakeResponse(io.BytesIO):
 
 
 def serve(monkeypatch, data: bytes, fail_after_first: bool = False):
-    import rnn_recipes.data as data_module
+    import rnn_recipes.fetch as fetch_module
 
-    monkeypatch.setattr(data_module.urllib.request, "urlopen", lambda url, timeout: FakeResponse(data, fail_after_first))
+    monkeypatch.setattr(fetch_module.urllib.request, "urlopen", lambda url, timeout: FakeResponse(data, fail_after_first))
 
 
 def test_a_download_with_the_wrong_hash_is_not_kept(tmp_path, monkeypatch):
-    from rnn_recipes.data import DataError, download
+    from rnn_recipes.errors import DataError
+    from rnn_recipes.fetch import download
 
     serve(monkeypatch, b"tampered corpus")
     with pytest.raises(DataError, match=r"https://example.org/c.txt: sha256 mismatch: expected 0{64}, got "):
@@ -581,7 +583,7 @@ def test_a_download_with_the_wrong_hash_is_not_kept(tmp_path, monkeypatch):
 
 
 def test_an_interrupted_download_leaves_no_partial_file(tmp_path, monkeypatch):
-    from rnn_recipes.data import download
+    from rnn_recipes.fetch import download
 
     serve(monkeypatch, b"a corpus that is longer than one block", fail_after_first=True)
     with pytest.raises(ConnectionResetError):
@@ -606,7 +608,8 @@ def test_a_cached_file_that_does_not_match_its_hash_is_downloaded_again(tmp_path
 
 
 def test_only_http_urls_are_downloaded(tmp_path):
-    from rnn_recipes.data import DataError, download
+    from rnn_recipes.errors import DataError
+    from rnn_recipes.fetch import download
 
     with pytest.raises(DataError, match="unsupported url 'file:///etc/passwd'; expected http"):
         download("file:///etc/passwd", tmp_path / "x", "0" * 64)

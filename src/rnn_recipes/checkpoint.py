@@ -75,8 +75,10 @@ class Checkpoint(keras.callbacks.Callback):
         restore_from: Path | None = None,
         controls: tuple = (),
         epochs: int | None = None,
+        data_sha256: str | None = None,
     ):
         super().__init__()
+        self.data_sha256 = data_sha256  # the data's content hash, so a resume on changed data is refused
         self.run_dir = Path(run_dir)
         self.dir = self.run_dir / CHECKPOINT
         # a multi-worker peer saves to its scratch directory but resumes from the chief's run
@@ -100,12 +102,15 @@ class Checkpoint(keras.callbacks.Callback):
         if state is None:
             return 0
         epochs = self.epochs
-        check_resumable(self.source, state, self.cfg, epochs)
+        check_resumable(self.source, state, self.cfg, epochs, self.data_sha256)
         source = self.source / CHECKPOINT
         path = _verified(source / state["model"], state["model_sha256"])
         check_keras_file(path)
         model.optimizer.build(model.trainable_variables)  # so load_weights restores the optimizer state too
-        model.load_weights(path)
+        try:
+            model.load_weights(path)
+        except (ValueError, KeyError, OSError) as exc:  # weights of another shape: the checkpoint does not fit
+            raise RunError(f"{path}: the checkpoint does not fit this model ({' '.join(str(exc).split())[:200]}); start a new run") from None
         model.optimizer.learning_rate = self.cfg.train.learning_rate  # a safe edit applies from here on
         self.history = {k: list(v) for k, v in state["history"].items()}
         self.epoch = state["epoch"]
@@ -187,6 +192,7 @@ class Checkpoint(keras.callbacks.Callback):
             "history": self.history,
             "config_hash": fingerprint_hash(self.cfg),
             "fingerprint": fingerprint(self.cfg),
+            **({"data_sha256": self.data_sha256} if self.data_sha256 else {}),
         }
         keep = {name, STATE, REPLACES}
         es = self.early_stopping

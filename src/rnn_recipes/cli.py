@@ -7,6 +7,7 @@ answers at once. Every user error ends as one line on stderr and exit code 2.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import contextmanager, redirect_stdout
 from enum import Enum
@@ -32,15 +33,41 @@ def resolve_config(name: str) -> Path:
     return resolve_named(name, "configs")
 
 
+DEBUG_ENV = "RNN_DEBUG"  # set to 1 to see the traceback of an unexpected error
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    debug: Annotated[
+        bool, typer.Option("--debug", help=f"Show the traceback of an unexpected error (or set {DEBUG_ENV}=1).")
+    ] = False,
+) -> None:
+    """Train recurrent networks (SimpleRNN, LSTM, GRU) from a YAML config."""
+    global _COMMAND, _DEBUG
+    _COMMAND = f"rnn {ctx.invoked_subcommand}" if ctx.invoked_subcommand else "rnn"
+    _DEBUG = debug
+
+
+_COMMAND = "rnn"  # the command running, named in an unexpected error
+_DEBUG = False  # --debug: let an unexpected error's traceback through
+
+
 @contextmanager
 def user_errors():
-    """Turn the library's user-facing errors into `error: ...` and exit code 2."""
+    """The one place where errors become what a user sees.
+
+    A user error is one line, `error: ...`, and exit code 2. Anything else is a
+    bug: one line naming the command and the exception type, a request for a
+    report, and exit code 1; its traceback only with --debug or RNN_DEBUG=1.
+    """
     from rnn_recipes.errors import Interrupted, UserError
+    from rnn_recipes.safeyaml import one_line
 
     try:
         yield
     except UserError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(one_line(f"error: {_capped(str(exc))}"), err=True)
         raise typer.Exit(2) from None
     except Interrupted as exc:  # SIGINT/SIGTERM during training: the message holds the resume command
         typer.echo(f"error: {exc}", err=True)
@@ -48,6 +75,28 @@ def user_errors():
     except KeyboardInterrupt:
         typer.echo("error: interrupted", err=True)
         raise typer.Exit(130) from None
+    except (typer.Exit, typer.Abort, typer.BadParameter):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: never a raw traceback
+        if _DEBUG or os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            raise
+        detail = _capped(str(exc), 200)
+        typer.echo(
+            one_line(
+                f"error: `{_COMMAND}` failed unexpectedly with {type(exc).__name__}"
+                f"{': ' + detail if detail else ''}; this is a bug, please report it "
+                f"(rerun with --debug or {DEBUG_ENV}=1 for the traceback)"
+            ),
+            err=True,
+        )
+        raise typer.Exit(1) from None
+
+
+MAX_MESSAGE = 2_000  # a message quoting a huge input is cut, so the line stays readable
+
+
+def _capped(text: str, limit: int = MAX_MESSAGE) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit:,} more characters)"
 
 
 @app.command()
@@ -127,10 +176,11 @@ def summary(
 @app.command()
 def configs() -> None:
     """List the bundled configs, one line each."""
-    from rnn_recipes.bundled import list_bundled
+    with user_errors():
+        from rnn_recipes.bundled import list_bundled
 
-    for name, about in list_bundled("configs"):
-        typer.echo(f"{name:<34} {about}")
+        for name, about in list_bundled("configs"):
+            typer.echo(f"{name:<34} {about}")
 
 
 class Mode(str, Enum):
@@ -258,10 +308,11 @@ def recipe_check(recipe: RecipeName, out: RecipesOut = Path("runs")) -> None:
 @recipe_app.command("list")
 def recipe_list() -> None:
     """List the bundled recipes, one line each."""
-    from rnn_recipes.recipes import list_recipes
+    with user_errors():
+        from rnn_recipes.recipes import list_recipes
 
-    for name, about in list_recipes():
-        typer.echo(f"{name:<24} {about}")
+        for name, about in list_recipes():
+            typer.echo(f"{name:<24} {about}")
 
 
 @app.command()

@@ -21,8 +21,9 @@ DEVICE_NAME = r"(?i)/(cpu|gpu):\d+"  # a local device, as tf.distribute.Mirrored
 
 
 class _Section(BaseModel):
-    # inf and nan are never meaningful settings (a learning rate of .inf passes `gt=0`)
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # inf and nan are never meaningful settings (a learning rate of .inf passes `gt=0`);
+    # strict: a wrong type is refused, never coerced (`units: true` is not 1, `shuffle: 'off'` not False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 # --- data -------------------------------------------------------------------
@@ -419,6 +420,15 @@ class Config(_Section):
             object.__setattr__(self, "encoding", EncodingConfig())
         elif self.encoding.kind != "embedding" and self.encoding.mask_zero:
             raise ValueError("encoding.mask_zero needs kind: embedding; use data.padding: pre instead")
+        elif self.encoding.kind != "embedding" and self.encoding.dim != EncodingConfig.model_fields["dim"].default:
+            raise ValueError(f"encoding.dim is for kind: embedding; {self.encoding.kind} encodings have no dim, remove it")
+        params = estimated_parameters(self)
+        if params > MAX_PARAMETERS:
+            raise ValueError(
+                f"this model has about {params:,.0f} parameters, {params * 4 / 1e9:,.1f} GB of float32 weights "
+                f"(about {params * 4 * 3 / 1e9:,.1f} GB with the optimizer's state) before any data; the limit is "
+                f"{MAX_PARAMETERS:,} parameters; lower model.units, model.layers, encoding.dim or the vocabulary"
+            )
         if self.train.bucketing is True and self.train.distribute != "none":
             raise ValueError("train.bucketing is for single-device training; distributed runs feed fixed-width "
                              "global batches, so use auto or false with train.distribute")
@@ -442,6 +452,35 @@ class Config(_Section):
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+MAX_PARAMETERS = 500_000_000  # 2 GB of float32 weights, 6 GB with Adam's two slots: past any model a CPU or one GPU trains
+
+
+def estimated_parameters(cfg: Config) -> float:
+    """The parameter count a config implies, from the config alone (a text vocabulary counts as max_vocab, else 0).
+
+    Recurrent layers: gates x (input x units + units x units + 2 units), twice
+    when bidirectional; plus the embedding and the head.
+    """
+    d, enc, m = cfg.data, cfg.encoding, cfg.model
+    vocab = d.num_words if d.kind == "imdb" else (d.max_vocab or 0) if d.kind == "text" else 0
+    if enc is None:
+        width, params = 1, 0.0
+    elif enc.kind == "embedding":
+        width, params = enc.dim, float(vocab) * enc.dim
+    else:
+        width, params = (vocab if enc.kind == "onehot" else 1), 0.0
+    gates = {"simple_rnn": 1, "gru": 3, "lstm": 4}[m.cell]
+    directions = 2 if m.bidirectional else 1
+    for _ in range(m.layers):
+        params += directions * gates * (float(width) * m.units + float(m.units) * m.units + 2 * m.units)
+        width = m.units * (directions if m.merge_mode == "concat" else 1)
+    if m.dense_units:
+        params += float(width) * m.dense_units + m.dense_units
+        width = m.dense_units
+    outputs = max(vocab, 1) if d.kind == "text" else 1  # next token over the vocabulary; one value otherwise
+    return params + float(width) * outputs + outputs
 
 
 def dump_config(cfg: Config) -> str:

@@ -17,20 +17,37 @@ import typing
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from rnn_recipes.config import DATA_KINDS, TAGGED_SECTIONS, Config
 from rnn_recipes.errors import ConfigError
-from rnn_recipes.safeyaml import one_line, read_yaml_file
+from rnn_recipes.safeyaml import one_line, parse_yaml_value, read_yaml_file
 
 
-def parse_value(raw: str) -> Any:
-    """A --set value is read as a YAML scalar or flow collection: 3, 0.5, true, null, [a, b]."""
-    try:
-        return yaml.safe_load(raw) if raw.strip() else raw
-    except yaml.YAMLError:
+MAX_QUOTE = 200  # characters of a user's input an error message quotes
+
+
+def quote(value: Any) -> str:
+    """repr(value), cut to MAX_QUOTE characters, so a message never repeats a huge input."""
+    text = repr(value)
+    return text if len(text) <= MAX_QUOTE else f"{text[:MAX_QUOTE]}... ({len(text):,} characters)"
+
+
+def parse_value(raw: str, source: str = "--set") -> Any:
+    """A --set value is read as a YAML scalar or flow collection: 3, 0.5, true, null, [a, b].
+
+    It goes through the same hardened loader and limits as a config file
+    (duplicate keys, aliases, depth, size); text that is not YAML at all stays
+    the string it is.
+    """
+    if not raw.strip():
         return raw
+    try:
+        return parse_yaml_value(raw, source)
+    except ConfigError as exc:
+        if "YAML syntax error" in str(exc) and "tag '" not in str(exc):
+            return raw
+        raise
 
 
 def set_path(data: dict, key: str, value: Any, label: str | None = None) -> None:
@@ -63,8 +80,8 @@ def parse_override(item: str) -> tuple[str, Any]:
     """
     key, sep, raw = item.partition("=")
     if not sep or not KEY_PATH.fullmatch(key.strip()):
-        raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE, for example model.units=64")
-    return key.strip(), parse_value(raw)
+        raise ConfigError(f"--set {quote(item)}: expected KEY.PATH=VALUE, for example model.units=64")
+    return key.strip(), parse_value(raw, f"--set {key.strip()}")
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
@@ -72,7 +89,7 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     data = copy.deepcopy(data)
     for item in overrides:
         key, value = parse_override(item)
-        set_path(data, key, value, label=f"--set {item!r}")
+        set_path(data, key, value, label=f"--set {quote(item)}")
     return data
 
 
@@ -140,16 +157,16 @@ def _format_error(
         elif key_path not in overridden and tag in lines:
             where = f"{source}:{lines[tag]}"
         received = err.get("input", {}).get("kind") if isinstance(err.get("input"), dict) else err.get("input")
-        return f"{where}: invalid '{path}.kind'. Expected one of: {', '.join(kinds)}. Received: {received!r}."
+        return f"{where}: invalid '{path}.kind'. Expected one of: {', '.join(kinds)}. Received: {quote(received)}."
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "value_error":  # a cross-field check: its message names the keys
         return f"{where}: {path + ': ' if loc else ''}{msg}"
     if err["type"] == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
-        return f"{where}: invalid '{path}'. Expected one of: {expected.replace(' or ', ', ')}. Received: {err['input']!r}."
+        return f"{where}: invalid '{path}'. Expected one of: {expected.replace(' or ', ', ')}. Received: {quote(err['input'])}."
     if err["type"] == "missing":
         return f"{where}: missing key '{path}'"
-    received = f" Received: {err['input']!r}." if not isinstance(err.get("input"), dict) else ""
+    received = f" Received: {quote(err['input'])}." if not isinstance(err.get("input"), dict) else ""
     return f"{where}: invalid '{path}': {msg}.{received}"
 
 
@@ -233,6 +250,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     data, lines = read_config_data(path)
     overrides = overrides or []
     data = apply_overrides(data, overrides)
+    _resolve_paths(data, Path.cwd())  # a relative --set data.path means the working directory's file
     overridden = {tuple(o.partition("=")[0].strip().split(".")) for o in overrides}
     return build_config(data, lines, str(path), overridden)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -9,6 +11,12 @@ import numpy as np
 from rnn_recipes import tasks
 from rnn_recipes.codec import TextCodec
 from rnn_recipes.forecast_baselines import SeriesInfo
+
+
+# the task each kind of data poses; `rnn_recipes.tasks` says what a task means
+TASK_OF_KIND = {
+    "imdb": "binary", "text": "next_token", "sine": "regression", "series": "regression", "labelled_text": "multiclass",
+}
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,16 @@ class Dataset:
     def has_val(self) -> bool:
         return len(self.x_val) > 0
 
+    def content_sha256(self) -> str:
+        """sha256 of what was read: every array and the vocabulary, so a resume notices changed data."""
+        h = hashlib.sha256()
+        for a in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
+            a = np.ascontiguousarray(a)
+            h.update(f"{a.dtype.str}{a.shape}".encode())
+            h.update(a.tobytes())
+        h.update(json.dumps(self.vocab).encode())
+        return h.hexdigest()
+
     @property
     def vocab(self) -> list[str] | None:
         """Token by id, for text data."""
@@ -71,3 +89,10 @@ class Dataset:
     def level(self) -> str:
         """What a text token is: "char" or "word"."""
         return "char" if self.codec is None else self.codec.level
+
+
+def split_tail(x: np.ndarray, y: np.ndarray, frac: float) -> tuple[np.ndarray, ...]:
+    """Hold out the last `frac` of (x, y): (x_train, y_train, x_val, y_val)."""
+    n_val = int(round(len(x) * frac))
+    cut = len(x) - n_val
+    return x[:cut], y[:cut], x[cut:], y[cut:]

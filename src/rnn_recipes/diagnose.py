@@ -196,7 +196,9 @@ def diagnose_gradients(
             clipvalue, or clipnorm 1.0 when it sets neither (see `clipping`).
         ds: the dataset, if already loaded.
     """
-    if steps < 0 or batch < 1 or recurrent_scale <= 0 or (clipnorm is not None and clipnorm <= 0):
+    if not (0 <= steps <= 1_000_000 and 1 <= batch <= 100_000 and 0 < recurrent_scale <= 1e6) or (
+        clipnorm is not None and not 0 < clipnorm <= 1e30
+    ):  # the comparisons also refuse nan
         raise ConfigError("--steps must be 0 or more, --batch at least 1, --recurrent-scale and --clipnorm above 0")
     for cell in cells or []:
         with_cell(cfg, cell)  # a misspelt cell fails before any data loads

@@ -162,7 +162,10 @@ class Engine:
                 self.merge_modes.append(layer.merge_mode)
             elif name == "Dense":
                 kernel, bias = (np.asarray(w, np.float32) for w in layer.get_weights())
-                self.dense.append((kernel, bias, layer.activation.__name__))
+                activation = layer.activation.__name__
+                if activation not in ACTIVATIONS:
+                    raise GenerateError(f"layer {layer.name} has activation {activation!r}, which the generator does not support")
+                self.dense.append((kernel, bias, activation))
             elif name not in ("InputLayer", "Reshape"):
                 raise GenerateError(f"layer {layer.name} ({name}) is not supported by the generator")
         self.bidirectional = any(len(cells) == 2 for cells in self.layers)

@@ -12,6 +12,10 @@ from rnn_recipes.codec import TextCodec, TokenError
 from rnn_recipes.engine import Engine, generate
 from rnn_recipes.errors import GenerateError
 
+MIN_TEMPERATURE = 1e-3  # below it, log(p) / temperature overflows to inf; use 0 for greedy
+MAX_TEMPERATURE = 1e3
+MAX_LENGTH = 10_000_000
+
 
 def seed_ids(seed: str, vocab: list[str], level: str, lowercase: bool) -> list[int]:
     """The seed as token ids; unknown characters (or words, without <unk>) are an error.
@@ -87,8 +91,14 @@ def generate_from_run(
 
     if length < 1:
         raise GenerateError(f"--length must be at least 1; received {length}")
-    if temperature < 0:
-        raise GenerateError(f"--temperature must be 0 (greedy) or more; received {temperature}")
+    if not (temperature == 0 or MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE):  # also refuses nan and inf
+        raise GenerateError(
+            f"--temperature must be 0 (greedy) or between {MIN_TEMPERATURE} and {MAX_TEMPERATURE:g}; received {temperature}"
+        )
+    if length > MAX_LENGTH:
+        raise GenerateError(f"--length must be at most {MAX_LENGTH:,}; received {length}")
+    if rng_seed is not None and not 0 <= rng_seed < 2**63:
+        raise GenerateError(f"--rng-seed must be between 0 and 2**63 - 1; received {rng_seed}")
     if top_k is not None and top_k < 1:
         raise GenerateError(f"--top-k must be at least 1; received {top_k}")
     if mode not in MODES:
@@ -103,6 +113,12 @@ def generate_from_run(
     if mode == "auto":
         mode = "stateful" if data.objective == "many_to_many" else "window"
     engine = Engine(loaded.load_model())
+    if not engine.dense or engine.dense[-1][2] != "softmax" or engine.dense[-1][0].shape[-1] != len(codec):
+        outputs = engine.dense[-1][0].shape[-1] if engine.dense else 0
+        raise GenerateError(
+            f"{run}: its model does not end in a softmax over its {len(codec)}-token vocabulary "
+            f"({outputs} outputs); it is not a text model `rnn train` wrote"
+        )
     stream = generate(
         engine, ids, length, mode=mode, window=data.seq_length,
         temperature=temperature, top_k=top_k, rng=np.random.default_rng(rng_seed),

@@ -173,8 +173,10 @@ def fit_sine(
     test_windows: int = 75,
 ) -> SineResult:
     """The seed end to end: train on sin(arange(total_size)), test on the last windows of sin(arange(test_size))."""
-    if epochs < 1 or units < 1 or lr <= 0:
-        raise ConfigError(f"--epochs and --units must be at least 1 and --lr above 0; received {epochs}, {units}, {lr}")
+    if not (1 <= epochs <= 100_000 and 1 <= units <= 4_096 and 0 < lr <= 1e6):  # also refuses a nan --lr
+        raise ConfigError(
+            f"--epochs must be 1 to 100,000, --units 1 to 4,096 and --lr above 0 (finite); received {epochs}, {units}, {lr}"
+        )
     x, y = _windows(np.sin(np.arange(total_size)), time_steps)
     x_test, y_test = _windows(np.sin(np.arange(test_size)), time_steps)
     x_test, y_test = x_test[-test_windows:], y_test[-test_windows:]

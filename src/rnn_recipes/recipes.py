@@ -24,7 +24,6 @@ import io
 import itertools
 import json
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -46,9 +45,9 @@ from rnn_recipes.config_load import (
 )
 from rnn_recipes.data import task_name
 from rnn_recipes.errors import ConfigError, RunError
-from rnn_recipes.fileio import write_text
+from rnn_recipes.fileio import read_text_bounded, write_text
 from rnn_recipes.rundir import MANIFEST
-from rnn_recipes.runs import read_config
+from rnn_recipes.runs import MAX_SMALL_FILE, read_config
 from rnn_recipes.safeyaml import read_yaml_file
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # a directory name, and part of a Config name
@@ -270,16 +269,20 @@ def variant_dir(out: Path, recipe: Recipe, variant: Variant) -> Path:
     return Path(out) / recipe.name / variant.name
 
 
-def _ready(run_dir: Path, cfg: Config) -> bool:
-    """True for a finished run of this very config; clears an interrupted one; refuses a stale one."""
+def _ready(run_dir: Path, cfg: Config) -> bool | None:
+    """True for a finished run of this very config; None for an interrupted one (resume it); refuse a stale one.
+
+    Nothing is ever deleted: an interrupted variant is resumed, and one that
+    another process is training (its lock is held) is refused by the lock.
+    """
     if (run_dir / MANIFEST).is_file():
         if read_config(run_dir).to_dict() != cfg.to_dict():
             raise RunError(
                 f"{run_dir} holds a run of a different config (the recipe changed); remove it or use another --out"
             )
         return True
-    if (run_dir / "config.yaml").is_file():  # started by an earlier run, never finished: start it again
-        shutil.rmtree(run_dir)
+    if (run_dir / "config.yaml").is_file():  # started by an earlier run, never finished: continue it
+        return None
     return False
 
 
@@ -289,8 +292,13 @@ def run_recipe(recipe: Recipe, out: Path, log: Callable[[str], None] = print) ->
 
     for variant in recipe.variants:
         run_dir = variant_dir(out, recipe, variant)
-        if _ready(run_dir, variant.config):
+        ready = _ready(run_dir, variant.config)
+        if ready:
             log(f"{variant.name}: finished earlier, skipped ({run_dir})")
+            continue
+        if ready is None:
+            log(f"{variant.name}: interrupted earlier, resuming {run_dir}")
+            train(variant.config, resume=run_dir)  # locked: refused while another process trains it
             continue
         log(f"{variant.name}: training into {run_dir}")
         train(variant.config, run_dir)
@@ -303,10 +311,13 @@ def run_recipe(recipe: Recipe, out: Path, log: Callable[[str], None] = print) ->
 
 
 def read_history(run_dir: Path) -> dict[str, list[float]]:
-    """history.csv as column -> values per epoch."""
-    with open(run_dir / "history.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {}) if k != "epoch"}
+    """history.csv as column -> values per epoch (a regular file of the run, size-capped, numbers only)."""
+    text = read_text_bounded(run_dir / "history.csv", MAX_SMALL_FILE, what="history.csv", follow=False)
+    try:
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+        return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {}) if k != "epoch"}
+    except (ValueError, TypeError, csv.Error):
+        raise RunError(f"{run_dir / 'history.csv'}: expected a column of numbers per metric; the run cannot be trusted") from None
 
 
 def reported_epoch(run_dir: Path, history: dict[str, list[float]]) -> int:
@@ -331,7 +342,14 @@ def run_results(run_dir: Path) -> dict[str, float]:
     weights the run kept (`reported_epoch`): validation columns as they are
     (`val_accuracy`), training ones prefixed (`train_loss`).
     """
-    metrics = flatten(json.loads((run_dir / "metrics.json").read_text()))
+    path = run_dir / "metrics.json"
+    try:
+        metrics = json.loads(read_text_bounded(path, MAX_SMALL_FILE, what="metrics.json", follow=False))
+    except (ValueError, RecursionError):
+        metrics = None
+    if not isinstance(metrics, dict):
+        raise RunError(f"{path}: expected a JSON object of metrics; the run cannot be trusted")
+    metrics = flatten(metrics)
     results = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     history = read_history(run_dir)
     epoch = reported_epoch(run_dir, history)

@@ -15,9 +15,12 @@ May import: checkpoint_state, config, config_load, errors, fileio, signals.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import re
 import shutil
 import signal
+import stat
 import sys
 import time
 from contextlib import contextmanager
@@ -25,11 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from rnn_recipes.checkpoint_state import CHECKPOINT, REPLACES, check_resumable, read_state, resume_command
+from rnn_recipes.checkpoint_state import CHECKPOINT, REPLACES, STATE, check_resumable, read_state, resume_command
 from rnn_recipes.config import Config, dump_config
 from rnn_recipes.config_load import load_config
-from rnn_recipes.errors import ConfigError, Interrupted, RunError
-from rnn_recipes.fileio import fsync_dir, sha256_file, write_json, write_text
+from rnn_recipes.errors import ConfigError, Interrupted, RunError, UserError
+from rnn_recipes.fileio import fsync_dir, read_text_bounded, sha256_file, sha256_regular, write_json, write_text
 from rnn_recipes.signals import deferred_signals, signals_interrupt
 
 MANIFEST = "manifest.json"
@@ -101,7 +104,8 @@ class RunDir:
 
 @contextmanager
 def open_run(
-    cfg: Config, out: Path | None = None, *, resume: Path | None = None, overwrite: bool = False
+    cfg: Config, out: Path | None = None, *, resume: Path | None = None, overwrite: bool = False,
+    data_sha256: str | None = None,
 ) -> Iterator[RunDir]:
     """Create (or reopen, for `resume`) a run directory, locked, with SIGINT/SIGTERM turned into `Interrupted`.
 
@@ -110,8 +114,9 @@ def open_run(
         out: the run directory; default `output.dir/<name>-<timestamp>`.
         resume: an unfinished run directory to continue in place.
         overwrite: replace an existing run at `out`, once the new one is complete.
+        data_sha256: the content hash of the data read, which a resumed checkpoint must share.
     """
-    run = _reopen(Path(resume), cfg) if resume is not None else _create(cfg, out, overwrite)
+    run = _reopen(Path(resume), cfg, data_sha256) if resume is not None else _create(cfg, out, overwrite)
     try:
         with signals_interrupt(_interrupter(run), run.complete):
             yield run
@@ -136,6 +141,10 @@ def _default_dir(cfg: Config) -> Path:
 
 def _create(cfg: Config, out: Path | None, overwrite: bool) -> RunDir:
     out = _default_dir(cfg) if out is None else Path(out)
+    if os.path.lexists(out) and (out.is_symlink() or not out.is_dir()):
+        raise RunError(f"--out {out} exists and is not a directory; choose another --out")
+    if overwrite and (out.name in ("", ".", "..") or Path(os.path.abspath(out)) == Path.cwd()):
+        raise RunError(f"--out {out} --overwrite would replace the working directory; name the run directory, e.g. --out runs/r")
     if (out / LOCK).exists():  # say "in use" rather than "not empty" while another training writes here
         os.close(_lock(out))
     if not (out.exists() and any(p.name != LOCK for p in out.iterdir())):
@@ -150,12 +159,16 @@ def _create(cfg: Config, out: Path | None, overwrite: bool) -> RunDir:
                 f"{out} holds an unfinished run; continue it with `{resume_command(out)}`, or pass --overwrite to replace it"
             )
         raise RunError(f"{out} already exists and is not empty; choose another --out")
-    if not (out / CONFIG).is_file():  # never delete a directory we did not write
-        raise RunError(f"{out} is not a run directory (no {CONFIG}); --overwrite replaces only runs")
+    problem = replace_refusal(out)  # never delete a directory we did not write
+    if problem:
+        raise RunError(f"{out} {problem}; --overwrite replaces only runs of `rnn train`, nothing else is deleted")
     locks = [_lock(out)]
     try:
         staging = out.with_name(f".{out.name}.new")
-        if staging.exists():  # an abandoned --overwrite; make sure nobody is resuming it
+        if os.path.lexists(staging):  # an abandoned --overwrite; make sure it is ours and nobody is resuming it
+            problem = replace_refusal(staging)
+            if problem:
+                raise RunError(f"{staging} {problem}; remove it yourself or choose another --out")
             os.close(_lock(staging))
             shutil.rmtree(staging)
         _make_writable_dir(staging)
@@ -169,23 +182,117 @@ def _create(cfg: Config, out: Path | None, overwrite: bool) -> RunDir:
     return RunDir(staging, out, cfg, locks, created=True)
 
 
-def _reopen(path: Path, cfg: Config) -> RunDir:
+def _reopen(path: Path, cfg: Config, data_sha256: str | None = None) -> RunDir:
     require_run_dir(path)
     if (path / MANIFEST).is_file():
         raise RunError(f"{path} is a finished run; there is nothing to resume")
-    replaces = path / CHECKPOINT / REPLACES
-    final = path.with_name(replaces.read_text(encoding="utf-8").strip()) if replaces.is_file() else path
+    final = _replaced_run(path)
     lock = _lock(path)
     try:
-        for stale in path.glob(".*.tmp*"):  # a killed training's half-written file; nobody else writes here
-            stale.unlink()
         state = read_state(path)
         if state is not None:  # before anything is rewritten: a refused resume leaves the run as it was
-            check_resumable(path, state, cfg)
+            check_resumable(path, state, cfg, data_sha256)
+            _check_checkpoint_files(path, state)
+        for stale in path.glob(".*.tmp*"):  # a killed training's half-written file; nobody else writes here
+            stale.unlink()
     except BaseException:
         os.close(lock)
         raise
     return RunDir(path, final, cfg, [lock])
+
+
+# What `rnn train` writes into a run directory; anything else in it means it is not (only) a run.
+RUN_FILES = frozenset({
+    CONFIG, MANIFEST, LOCK, "model.keras", "vocab.json", "history.csv", "metrics.json", "summary.txt",
+    "versions.json", "runtime.json", "curves.png", "predictions.png", CHECKPOINT,
+})
+_OWN_TEMP = re.compile(r"\..+\.\d+\.tmp.*|\.probe\.\d+")  # atomic_write's and the writability probe's
+_CHECKPOINT_FILES = re.compile(rf"epoch-\d{{4,}}\.keras|best-\d{{4,}}\.npz|{STATE}|{REPLACES}|\..+\.\d+\.tmp.*")
+MAX_RUN_FILE = 16_000_000  # a run's config, manifest or replaces: kilobytes
+
+
+def replace_refusal(path: Path) -> str | None:
+    """Why `path` may not be deleted to make room for a new run, or None when it provably is a run of this tool.
+
+    A run has a valid manifest, or a valid checkpoint state, or a config that
+    validates as a run config; and it holds nothing `rnn train` does not
+    write (a user's notes or sources beside a config.yaml are never deleted).
+    """
+    if path.is_symlink() or not path.is_dir():
+        return "is not a directory"
+    listed: set[str] = set()
+    proof = None
+    if os.path.lexists(path / MANIFEST):
+        try:
+            files = json.loads(read_text_bounded(path / MANIFEST, MAX_RUN_FILE, what=MANIFEST, follow=False))["files"]
+            if isinstance(files, dict) and all(isinstance(k, str) and "/" not in k for k in files):
+                listed, proof = set(files), MANIFEST
+        except (UserError, ValueError, KeyError, TypeError, RecursionError):
+            pass
+    if proof is None and os.path.lexists(path / CHECKPOINT / STATE):
+        try:
+            if read_state(path) is not None:
+                proof = f"{CHECKPOINT}/{STATE}"
+        except UserError:
+            pass
+    if proof is None and (path / CONFIG).is_file() and not (path / CONFIG).is_symlink():
+        try:
+            load_config(path / CONFIG)
+            proof = CONFIG
+        except UserError:
+            pass
+    if proof is None:
+        return f"is not a run directory (no valid {MANIFEST}, {CHECKPOINT}/{STATE} or {CONFIG})"
+    for entry in path.iterdir():
+        name = entry.name
+        if entry.is_symlink():
+            return f"holds {name!r}, a symlink `rnn train` never writes"
+        if name == CHECKPOINT and entry.is_dir():
+            extra = next((e.name for e in entry.iterdir() if e.is_symlink() or not _CHECKPOINT_FILES.fullmatch(e.name)), None)
+            if extra:
+                return f"holds {CHECKPOINT}/{extra!r}, which `rnn train` never writes"
+            continue
+        if (name in RUN_FILES or name in listed or _OWN_TEMP.fullmatch(name)) and entry.is_file():
+            continue
+        return f"holds {name!r}, which `rnn train` never writes"
+    return None
+
+
+def _replaced_run(path: Path) -> Path:
+    """The run an --overwrite staging directory will replace (its checkpoint/replaces), or `path` itself.
+
+    `replaces` names a sibling; it is checked exactly as --overwrite checks its target.
+    """
+    replaces = path / CHECKPOINT / REPLACES
+    if not os.path.lexists(replaces):
+        return path
+    name = read_text_bounded(replaces, MAX_RUN_FILE, what=f"{CHECKPOINT}/{REPLACES}", follow=False).strip()
+    expected = path.name[1:-len(".new")] if path.name.startswith(".") and path.name.endswith(".new") else None
+    if name != expected or not name or name in (".", "..") or "/" in name or "\0" in name:
+        raise RunError(
+            f"{replaces} names {name[:100]!r}, not the run this staging directory was made for "
+            f"({expected!r}); the checkpoint cannot be trusted"
+        )
+    final = path.with_name(name)
+    if os.path.lexists(final):
+        problem = replace_refusal(final)
+        if problem:
+            raise RunError(f"{replaces}: {final} {problem}; it will not be replaced")
+    return final
+
+
+MAX_CHECKPOINT_FILE = 8_000_000_000  # as safeload.MAX_MODEL_BYTES: the largest model a config allows
+
+
+def _check_checkpoint_files(path: Path, state: dict) -> None:
+    """The checkpoint's files are whole (their sha256 matches state.json), checked before anything is rewritten."""
+    es = state.get("early_stopping") or {}
+    for name, digest in ((state["model"], state["model_sha256"]), (es.get("best_weights"), es.get("best_sha256"))):
+        if name is None:
+            continue
+        file = path / CHECKPOINT / name
+        if not os.path.lexists(file) or sha256_regular(file, MAX_CHECKPOINT_FILE, what=name) != digest:
+            raise RunError(f"{file} is missing or changed; the checkpoint cannot be trusted")
 
 
 def _make_writable_dir(path: Path) -> None:
@@ -206,7 +313,13 @@ def _make_writable_dir(path: Path) -> None:
 
 def _lock(path: Path) -> int:
     """Hold an exclusive lock on `path`/.lock until the fd is closed (or the process dies)."""
-    fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:  # never through a symlink, and never a FIFO or device planted as .lock
+        fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+    except OSError as exc:
+        raise RunError(f"cannot lock {path / LOCK}: {exc.strerror or exc}; it must be a plain file (remove it)") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise RunError(f"{path / LOCK} is not a regular file; remove it")
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -6,16 +6,23 @@ May import: config, config_load, errors, fileio, rundir, safeload, safeyaml.
 from __future__ import annotations
 
 import json
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rnn_recipes.config import Config
 from rnn_recipes.config_load import build_config
 from rnn_recipes.errors import ConfigError, RunError
-from rnn_recipes.fileio import sha256_file
+from rnn_recipes.fileio import read_text_bounded, sha256_regular
 from rnn_recipes.rundir import CONFIG, MANIFEST, require_run_dir
 from rnn_recipes.safeload import load_model_file
 from rnn_recipes.safeyaml import parse_yaml
+
+MODEL = "model.keras"
+METRICS = "metrics.json"
+VOCAB = "vocab.json"
 
 
 @dataclass
@@ -29,38 +36,84 @@ class Run:
 
     def load_model(self):
         """The trained Keras model (checked, then loaded in safe mode: no code is deserialised)."""
-        return load_model_file(self.path / "model.keras")
+        return load_model_file(self.path / MODEL, within_run=True)
+
+
+MAX_SMALL_FILE = 16_000_000  # manifest, config, metrics, vocabulary: kilobytes, or a few MB for a word vocabulary
+MAX_MODEL_FILE = 8_000_000_000  # the largest model a config allows (see config.MAX_PARAMETERS) saves in less
+HEX64 = re.compile(r"[0-9a-f]{64}")
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # a file of the run itself: no '/', no '..', not hidden
+
+
+def required_files(config: Config) -> tuple[str, ...]:
+    """The files every finished run of `config` has, and its manifest must list."""
+    return (CONFIG, MODEL, METRICS) + ((VOCAB,) if config.data.kind == "text" else ())
 
 
 def read_config(run_dir: Path) -> Config:
     """The config a run was trained under; refuse a directory that is not a run."""
     require_run_dir(run_dir)
     path = run_dir / CONFIG
+    text = read_text_bounded(path, MAX_SMALL_FILE, what=CONFIG, follow=False)
     try:
-        data, lines = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+        data, lines = parse_yaml(text, str(path))
         return build_config(data, lines, str(path))
     except ConfigError as exc:
         raise RunError(f"{run_dir}: its config no longer loads: {exc}") from None
 
 
-def load_run(run_dir: Path) -> Run:
-    """Read a complete run; refuse incomplete or altered ones."""
-    run_dir = Path(run_dir)
-    config = read_config(run_dir)
-    manifest = run_dir / MANIFEST
-    if not manifest.is_file():
+def read_manifest(run_dir: Path) -> dict[str, str]:
+    """The manifest's file -> sha256 map, each name a plain file of the run; refuse anything else."""
+    path = run_dir / MANIFEST
+    if not os.path.lexists(path):
         raise RunError(f"{run_dir} is incomplete (no {MANIFEST}): its training did not finish")
+    text = read_text_bounded(path, MAX_SMALL_FILE, what=MANIFEST, follow=False)
     try:
-        files = json.loads(manifest.read_text())["files"]
-    except (ValueError, KeyError, TypeError):
-        raise RunError(f"{manifest} is unreadable; the run cannot be trusted") from None
+        files = json.loads(text)["files"]
+    except (ValueError, KeyError, TypeError, RecursionError):
+        raise RunError(f"{path} is unreadable; the run cannot be trusted") from None
+    if not isinstance(files, dict) or not all(
+        isinstance(k, str) and PLAIN_NAME.fullmatch(k) and k != MANIFEST and isinstance(v, str) and HEX64.fullmatch(v)
+        for k, v in files.items()
+    ):
+        raise RunError(f"{path}: 'files' must map the run's own file names to sha256 digests; the run cannot be trusted")
+    return files
+
+
+def _json_file(run_dir: Path, name: str) -> Any:
+    try:
+        return json.loads(read_text_bounded(run_dir / name, MAX_SMALL_FILE, what=name, follow=False))
+    except (ValueError, RecursionError):
+        raise RunError(f"{run_dir / name} is not valid JSON; the run cannot be trusted") from None
+
+
+def load_run(run_dir: Path) -> Run:
+    """Read a complete run; refuse incomplete, altered or foreign ones.
+
+    Every file read is a regular file of the run (no symlink), size-capped
+    before it is read, and listed in the manifest with its sha256; every file
+    a run needs must be listed.
+    """
+    run_dir = Path(run_dir)
+    require_run_dir(run_dir)
+    files = read_manifest(run_dir)
     for name, digest in files.items():
-        path = run_dir / name
-        if not path.is_file() or sha256_file(path) != digest:
+        limit = MAX_MODEL_FILE if name.endswith(".keras") else MAX_SMALL_FILE * 64
+        if sha256_regular(run_dir / name, limit, what=name) != digest:
             raise RunError(f"{run_dir}: {name} is missing or changed since the run finished")
-    vocab_path = run_dir / "vocab.json"
-    vocab = json.loads(vocab_path.read_text(encoding="utf-8"))["tokens"] if vocab_path.is_file() else None
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    config = read_config(run_dir)  # listed, so checked above
+    missing = [name for name in required_files(config) if name not in files]
+    if missing:
+        raise RunError(f"{run_dir / MANIFEST} does not list {', '.join(missing)}; the run cannot be trusted")
+    vocab = None
+    if VOCAB in files:
+        raw = _json_file(run_dir, VOCAB)
+        vocab = raw.get("tokens") if isinstance(raw, dict) else None
+        if not (isinstance(vocab, list) and vocab and all(isinstance(t, str) for t in vocab) and len(set(vocab)) == len(vocab)):
+            raise RunError(f"{run_dir / VOCAB}: expected {{\"tokens\": [distinct strings]}}; the run cannot be trusted")
+    metrics = _json_file(run_dir, METRICS)
+    if not isinstance(metrics, dict):
+        raise RunError(f"{run_dir / METRICS}: expected a JSON object of metrics; the run cannot be trusted")
     return Run(run_dir, config, metrics, vocab)
 
 

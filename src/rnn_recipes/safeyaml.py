@@ -61,6 +61,10 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+# YAML 1.1 reads 1e-3 and 1e6 (no dot) as strings; types are strict, so read them as the numbers they are
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789")
+)
 
 
 def _count_nodes(node: yaml.Node, memo: dict[int, int]) -> int:
@@ -96,12 +100,31 @@ def parse_yaml(text: str, source: str = "<config>") -> tuple[dict, dict[tuple, i
     Raises ConfigError for syntax errors (with file:line:column), Python tags,
     duplicate keys, alias bombs, oversized or empty documents and non-mappings.
     """
+    data, node = _load(text, source)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections at the top level, got {type(data).__name__}")
+    return data, _line_map(node)
+
+
+def parse_yaml_value(text: str, source: str) -> Any:
+    """One YAML value (a `--set` value: 3, 0.5, true, [a, b], {units: 3}) under every limit a file gets.
+
+    Raises ConfigError for duplicate keys, tags, alias bombs, deep nesting,
+    oversized text and syntax errors, naming `source`.
+    """
+    return _load(text, source, allow_empty=True)[0]
+
+
+def _load(text: str, source: str, allow_empty: bool = False) -> tuple[Any, yaml.Node | None]:
+    """Compose, check and construct one YAML document; every limit applies before values are built."""
     if len(text.encode("utf-8", "replace")) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{source}: config is larger than {MAX_CONFIG_BYTES:,} bytes")
     try:
         loader = _UniqueKeyLoader(text)
         try:
             node = loader.get_single_node()
+            if node is None and allow_empty:
+                return None, None
             if node is None:
                 raise ConfigError(f"{source}: config is empty; expected a mapping such as 'data: {{kind: sine}}'")
             if _count_nodes(node, {}) > MAX_YAML_NODES:
@@ -123,9 +146,9 @@ def parse_yaml(text: str, source: str = "<config>") -> tuple[dict, dict[tuple, i
         msg = str(exc)
         sep = "" if msg[:1].isdigit() else " "
         raise ConfigError(one_line(msg if msg.startswith(source) else f"{source}:{sep}{msg}")) from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping of sections at the top level, got {type(data).__name__}")
-    return data, _line_map(node)
+    except RecursionError:  # a construct deeper than the composer's limit could not be; a last guard
+        raise ConfigError(f"{source}: nested too deeply") from None
+    return data, node
 
 
 def read_yaml_file(path: str | Path, what: str) -> tuple[dict, dict[tuple, int]]:
@@ -147,6 +170,12 @@ def read_yaml_file(path: str | Path, what: str) -> tuple[dict, dict[tuple, int]]
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {what} {path}: {exc}") from None
     data, lines = parse_yaml(text, str(path))
-    data.setdefault("name", path.stem)
+    data.setdefault("name", name_from_stem(path.stem))
     return data, lines
+
+
+def name_from_stem(stem: str) -> str:
+    """A valid run name from a file name: other characters become '_' ("my config" -> "my_config")."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", stem).lstrip("_.-")
+    return name[:100] or "run"
 

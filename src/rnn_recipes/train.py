@@ -131,7 +131,7 @@ def train(
         with distribute.scratch_dir(plan) as scratch:
             _train(cfg, ds, scratch, verbose, plan, restore_from=resume)
         return plan.shared_dir
-    with open_run(cfg, out, resume=resume, overwrite=overwrite) as run:  # locked; SIGINT/SIGTERM -> resume hint
+    with open_run(cfg, out, resume=resume, overwrite=overwrite, data_sha256=ds.content_sha256()) as run:  # locked; SIGINT/SIGTERM -> resume hint
         _train(cfg, ds, run.path, verbose, plan)
         return run.finish()
 
@@ -168,7 +168,8 @@ def _train(
         steps_per_epoch, epochs = cfg.train.eval_every, interval_count(cfg, steps_per_pass)
     controls = _controls(cfg, ds, run_dir, epochs, steps_per_epoch)
     checkpoint = Checkpoint(run_dir, cfg, early_stopping=early_stopping, restore_from=restore_from,
-                            controls=[c for c in controls if hasattr(c, "get_state")], epochs=epochs)
+                            controls=[c for c in controls if hasattr(c, "get_state")], epochs=epochs,
+                            data_sha256=ds.content_sha256())
     with plan.scope():  # restoring builds the optimizer's variables
         initial_epoch = checkpoint.restore(model)  # 0 for a new run
     if cfg.train.grad_guard and not plan.distributed:
