@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import json
 import os
 import subprocess
@@ -204,18 +206,55 @@ def test_imdb_ids_decode_to_text_and_encode_back_to_the_same_ids():
         assert (codec.pad(ids, 100, "post", "pre") == row).all()
 
 
-def test_imdb_run_without_a_word_index_is_refused_with_one_line(monkeypatch, tmp_path):
+class _Served(io.BytesIO):
+    """What urlopen returns, serving fixed bytes; a stand-in so no test touches the network."""
+
+    headers: dict = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_the_imdb_word_index_downloads_once_checked_against_keras_md5(monkeypatch, tmp_path):
+    import hashlib
+    import urllib.error
+
+    import rnn_recipes.fetch as fetch_module
+    import rnn_recipes.imdb_text as imdb_text
     from rnn_recipes.errors import DataError
-    from rnn_recipes.imdb_text import find_word_index
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    with pytest.raises(DataError, match="sha256 is not pinned: set data.word_index_path") as info:
-        find_word_index(None)
-    assert len(str(info.value).splitlines()) == 1
+    cached = imdb_text.keras_cache_path()
+
+    def offline(url, timeout):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(fetch_module.urllib.request, "urlopen", offline)
+    with pytest.raises(DataError, match="could not be downloaded .*; put it at .* or set data.word_index_path") as info:
+        imdb_text.find_word_index(None)
+    assert len(str(info.value).splitlines()) == 1 and not cached.exists()
+
+    served = WORD_INDEX.read_bytes()
+    monkeypatch.setattr(fetch_module.urllib.request, "urlopen", lambda url, timeout: _Served(b"{}" + served))
+    monkeypatch.setattr(imdb_text, "KERAS_MD5", hashlib.md5(served).hexdigest())
+    with pytest.raises(DataError, match="md5 mismatch"):  # an altered file is never kept
+        imdb_text.find_word_index(None)
+    assert not cached.exists()
+
+    calls = []
+    monkeypatch.setattr(fetch_module.urllib.request, "urlopen", lambda url, timeout: calls.append(url) or _Served(served))
+    assert imdb_text.find_word_index(None) == imdb_text.read_word_index(WORD_INDEX)
+    assert calls == [imdb_text.WORD_INDEX_URL] and cached.read_bytes() == served
+    imdb_text.find_word_index(None)
+    assert len(calls) == 1  # the verified copy is reused, not fetched again
+
     with pytest.raises(DataError, match="expected a JSON object from word to an integer rank"):
         bad = tmp_path / "w.json"
         bad.write_text('{"a": "1"}')
-        find_word_index(str(bad))
+        imdb_text.find_word_index(str(bad))
 
 
 @pytest.mark.slow

@@ -53,8 +53,13 @@ def check_url(url: str) -> None:
         raise DataError(f"invalid url {url[:200]!r}: it names no host")
 
 
-def download(url: str, dest: Path, sha256: str, check: Callable[[Path], None] | None = None) -> Path:
+def download(
+    url: str, dest: Path, sha256: str, check: Callable[[Path], None] | None = None, algorithm: str = "sha256"
+) -> Path:
     """Download `url` to `dest` through a temporary file; keep it only if the hash matches.
+
+    `sha256` is the expected hex digest; `algorithm` names another hashlib
+    algorithm where the file's publisher pins only that (Keras' word index: md5).
 
     The response is streamed with a size cap (its Content-Length first, then
     every block), so an endless or oversized response stops early; a partial
@@ -71,7 +76,7 @@ def download(url: str, dest: Path, sha256: str, check: Callable[[Path], None] | 
             declared = headers.get("Content-Length") if headers is not None else None
             if declared and declared.isdigit() and int(declared) > limit:
                 raise DataError(f"{url}: the response is {int(declared):,} bytes, more than the {limit:,} allowed; refused")
-            h, n = hashlib.sha256(), 0
+            h, n = hashlib.new(algorithm), 0
             while block := resp.read(1 << 20):
                 n += len(block)
                 if n > limit:
@@ -80,7 +85,7 @@ def download(url: str, dest: Path, sha256: str, check: Callable[[Path], None] | 
                 fh.write(block)
         got = h.hexdigest()
         if got != sha256:
-            raise DataError(f"{url}: sha256 mismatch: expected {sha256}, got {got}")
+            raise DataError(f"{url}: {algorithm} mismatch: expected {sha256}, got {got}")
         if check is not None:
             check(tmp)
         os.replace(tmp, dest)

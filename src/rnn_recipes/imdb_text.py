@@ -66,12 +66,17 @@ def find_word_index(word_index_path: str | None) -> dict[str, int]:
     if word_index_path is not None:
         return read_word_index(Path(word_index_path))
     cached = keras_cache_path()
-    if cached.is_file() and hashlib.md5(cached.read_bytes()).hexdigest() == KERAS_MD5:
-        return read_word_index(cached)
-    raise DataError(
-        f"reading English into an IMDB run needs Keras' word index; {WORD_INDEX_URL} is not downloaded here because "
-        f"its sha256 is not pinned: set data.word_index_path to a local copy (or run keras.datasets.imdb.get_word_index() once)"
-    )
+    if not (cached.is_file() and hashlib.md5(cached.read_bytes()).hexdigest() == KERAS_MD5):
+        from rnn_recipes.fetch import download
+
+        try:  # once, bounded, and kept only if it matches the md5 Keras pins for this file
+            download(WORD_INDEX_URL, cached, KERAS_MD5, algorithm="md5")
+        except OSError as exc:
+            raise DataError(
+                f"reading English into an IMDB run needs Keras' word index, and {WORD_INDEX_URL} could not be "
+                f"downloaded ({exc}); put it at {cached} or set data.word_index_path"
+            ) from None
+    return read_word_index(cached)
 
 
 class ImdbTextCodec:
