@@ -166,7 +166,7 @@ def one_line_error(result) -> str:
     "args, expected",
     [
         (["--seed", "hex"], "seed characters not in the vocabulary: 'x'"),
-        (["--seed", "hel", "--temperature", "-1"], "--temperature must be 0 (greedy) or more; received -1.0"),
+        (["--seed", "hel", "--temperature", "-1"], "--temperature must be 0 (greedy) or between 0.001 and 1000; received -1.0"),
         (["--seed", "hel", "--length", "0"], "--length must be at least 1; received 0"),
         (["--seed", "hel", "--top-k", "0"], "--top-k must be at least 1; received 0"),
     ],

@@ -913,3 +913,28 @@ def test_an_unexpected_error_is_one_line_exit_1_and_a_traceback_only_on_request(
         result = invoke(argv, env)
         assert isinstance(result.exception, ZeroDivisionError), result.output
     assert invoke(["evaluate", "x"]).exit_code == 1, "--debug lasts one command"
+
+
+def test_an_unreadable_data_file_is_one_line(sandbox, monkeypatch):
+    """EIO from a failing disk while the corpus is read: one line, not a traceback."""
+    import errno
+
+    import rnn_recipes.fileio as fileio
+
+    class FailingFile:
+        def __init__(self, fd):
+            os.close(fd)
+
+        def read(self, n=-1):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    (sandbox / "c.txt").write_text("hello world")
+    monkeypatch.setattr(fileio.os, "fdopen", lambda fd, mode: FailingFile(fd))
+    line = check_row(Row("text-eio", train_data("{t}/c.txt", TEXT), 2, "Input/output error"), sandbox)
+    assert line.startswith("error: cannot read corpus")
