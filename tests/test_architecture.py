@@ -25,8 +25,8 @@ ORDER = [
     # what a run means and decides
     "baselines", "forecast_baselines", "tasks", "codec", "runtime", "checkpoint_state", "safeload",
     # data and run directories
-    "dataset", "fetch", "imdb", "labelled_files", "labelled", "vectorizer", "labelled_text", "imdb_text", "series", "data", "rundir",
-    "runs",
+    "dataset", "fetch", "imdb", "labelled_files", "labelled", "vectorizer", "labelled_text", "imdb_text",
+    "series_csv", "series", "data", "rundir", "runs",
     # model and training parts
     "pipeline", "intervals", "model", "gradguard", "plots", "metrics", "forecast", "numpy_rnn", "engine", "controls",
     "checkpoint", "distribute",

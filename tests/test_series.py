@@ -9,7 +9,8 @@ from conftest import CONFIGS
 from rnn_recipes import forecast_baselines as fb
 from rnn_recipes.config import Config
 from rnn_recipes.data import DataError, load_dataset
-from rnn_recipes.series import next_times, windows
+from rnn_recipes.series import windows
+from rnn_recipes.series_csv import next_times
 
 SUNSPOTS = CONFIGS / "data" / "sunspots.csv"
 

@@ -6,7 +6,7 @@ strategy), so a forecast needs nothing but the run directory and the recent
 rows. `plot_test_period` is what `rnn train` saves as `predictions.png` and
 `rnn evaluate` as `forecast.png`.
 
-May import: config, data, errors, forecast_baselines, plots, runs, series.
+May import: config, data, errors, forecast_baselines, plots, runs, series_csv.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnn_recipes import plots, series
+from rnn_recipes import plots, series_csv
 from rnn_recipes.config import SeriesData
 from rnn_recipes.dataset import Dataset
 from rnn_recipes.errors import DataError, RunError
@@ -87,7 +87,7 @@ def predict_csv(run: str | Path, csv_path: str | Path) -> list[dict]:
     fill = found.config.data.fill if isinstance(found.config.data, SeriesData) else "none"
     reader = SeriesData(path=str(csv_path), time_column=meta["time_column"], features=meta["features"],
                         targets=meta["targets"], fill=fill)
-    table = series.read_table(Path(csv_path), reader)
+    table = series_csv.read_table(Path(csv_path), reader)
     steps = meta["time_steps"]
     if table.rows < steps:
         raise DataError(f"{csv_path} has {table.rows} rows; the run forecasts from the last {steps} "
@@ -99,7 +99,8 @@ def predict_csv(run: str | Path, csv_path: str | Path) -> list[dict]:
     model = found.load_model()
     info = _info(meta)
     forecast = info.to_original(rollout(lambda w: model.predict(w, verbose=0), window, info))[0]
-    times = (series.next_times(table.times[-1], table.time_step if table.rows > 1 else meta["time_step"], info.horizon)
+    times = (series_csv.next_times(table.times[-1], table.time_step if table.rows > 1 else meta["time_step"],
+                                   info.horizon)
              if table.times is not None else None)
     rows = []
     for j, values in enumerate(forecast):
