@@ -46,7 +46,7 @@ from rnn_recipes.config_load import (
 from rnn_recipes.data import task_name
 from rnn_recipes.errors import ConfigError, RunError
 from rnn_recipes.fileio import read_text_bounded, write_text
-from rnn_recipes.rundir import MANIFEST
+from rnn_recipes.runproof import MANIFEST
 from rnn_recipes.runs import MAX_SMALL_FILE, read_config
 from rnn_recipes.safeyaml import read_yaml_file
 

@@ -9,15 +9,13 @@ While a run trains, `checkpoint/` holds its last completed epoch (see
 checkpoint.py) and `.lock` keeps a second training out. `--overwrite` trains
 into a hidden sibling and swaps it in only once it is complete.
 
-May import: checkpoint_state, config, config_load, errors, fileio, signals.
+May import: checkpoint_state, config, config_load, errors, fileio, runproof, signals.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
-import re
 import shutil
 import signal
 import stat
@@ -28,16 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from rnn_recipes.checkpoint_state import CHECKPOINT, REPLACES, STATE, check_resumable, read_state, resume_command
+from rnn_recipes.checkpoint_state import CHECKPOINT, REPLACES, check_resumable, read_state, resume_command
 from rnn_recipes.config import Config, dump_config
 from rnn_recipes.config_load import load_config
-from rnn_recipes.errors import ConfigError, Interrupted, RunError, UserError
+from rnn_recipes.errors import ConfigError, Interrupted, RunError
 from rnn_recipes.fileio import fsync_dir, read_text_bounded, sha256_file, sha256_regular, write_json, write_text
+from rnn_recipes.runproof import CONFIG, LOCK, MANIFEST, MAX_RUN_FILE, replace_refusal
 from rnn_recipes.signals import deferred_signals, signals_interrupt
 
-MANIFEST = "manifest.json"
-CONFIG = "config.yaml"
-LOCK = ".lock"
 
 
 def require_run_dir(path: Path) -> None:
@@ -199,63 +195,6 @@ def _reopen(path: Path, cfg: Config, data_sha256: str | None = None) -> RunDir:
         os.close(lock)
         raise
     return RunDir(path, final, cfg, [lock])
-
-
-# What `rnn train` writes into a run directory; anything else in it means it is not (only) a run.
-RUN_FILES = frozenset({
-    CONFIG, MANIFEST, LOCK, "model.keras", "vocab.json", "history.csv", "metrics.json", "summary.txt",
-    "versions.json", "runtime.json", "curves.png", "predictions.png", CHECKPOINT,
-})
-_OWN_TEMP = re.compile(r"\..+\.\d+\.tmp.*|\.probe\.\d+")  # atomic_write's and the writability probe's
-_CHECKPOINT_FILES = re.compile(rf"epoch-\d{{4,}}\.keras|best-\d{{4,}}\.npz|{STATE}|{REPLACES}|\..+\.\d+\.tmp.*")
-MAX_RUN_FILE = 16_000_000  # a run's config, manifest or replaces: kilobytes
-
-
-def replace_refusal(path: Path) -> str | None:
-    """Why `path` may not be deleted to make room for a new run, or None when it provably is a run of this tool.
-
-    A run has a valid manifest, or a valid checkpoint state, or a config that
-    validates as a run config; and it holds nothing `rnn train` does not
-    write (a user's notes or sources beside a config.yaml are never deleted).
-    """
-    if path.is_symlink() or not path.is_dir():
-        return "is not a directory"
-    listed: set[str] = set()
-    proof = None
-    if os.path.lexists(path / MANIFEST):
-        try:
-            files = json.loads(read_text_bounded(path / MANIFEST, MAX_RUN_FILE, what=MANIFEST, follow=False))["files"]
-            if isinstance(files, dict) and all(isinstance(k, str) and "/" not in k for k in files):
-                listed, proof = set(files), MANIFEST
-        except (UserError, ValueError, KeyError, TypeError, RecursionError):
-            pass
-    if proof is None and os.path.lexists(path / CHECKPOINT / STATE):
-        try:
-            if read_state(path) is not None:
-                proof = f"{CHECKPOINT}/{STATE}"
-        except UserError:
-            pass
-    if proof is None and (path / CONFIG).is_file() and not (path / CONFIG).is_symlink():
-        try:
-            load_config(path / CONFIG)
-            proof = CONFIG
-        except UserError:
-            pass
-    if proof is None:
-        return f"is not a run directory (no valid {MANIFEST}, {CHECKPOINT}/{STATE} or {CONFIG})"
-    for entry in path.iterdir():
-        name = entry.name
-        if entry.is_symlink():
-            return f"holds {name!r}, a symlink `rnn train` never writes"
-        if name == CHECKPOINT and entry.is_dir():
-            extra = next((e.name for e in entry.iterdir() if e.is_symlink() or not _CHECKPOINT_FILES.fullmatch(e.name)), None)
-            if extra:
-                return f"holds {CHECKPOINT}/{extra!r}, which `rnn train` never writes"
-            continue
-        if (name in RUN_FILES or name in listed or _OWN_TEMP.fullmatch(name)) and entry.is_file():
-            continue
-        return f"holds {name!r}, which `rnn train` never writes"
-    return None
 
 
 def _replaced_run(path: Path) -> Path:

@@ -16,7 +16,8 @@ from rnn_recipes.config import Config
 from rnn_recipes.config_load import build_config
 from rnn_recipes.errors import ConfigError, RunError
 from rnn_recipes.fileio import read_text_bounded, sha256_regular
-from rnn_recipes.rundir import CONFIG, MANIFEST, require_run_dir
+from rnn_recipes.rundir import require_run_dir
+from rnn_recipes.runproof import CONFIG, MANIFEST
 from rnn_recipes.safeload import load_model_file
 from rnn_recipes.safeyaml import parse_yaml
 
