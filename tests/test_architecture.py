@@ -31,7 +31,7 @@ ORDER = [
     "pipeline", "intervals", "model", "gradguard", "plots", "metrics", "forecast", "numpy_rnn", "engine", "controls",
     "checkpoint", "distribute",
     # commands as library functions
-    "train", "evaluate", "predict_input", "predict", "generate", "diagnose", "recipes",
+    "train", "evaluate", "predict_input", "predict", "generate", "diagnose", "recipes", "leaderboard",
     # the command line
     "cli", "__main__",
 ]

@@ -572,7 +572,8 @@ def recipe_out(metrics: str = '{"loss": 0.01}', history: str = "epoch,loss\n1,0.
     """Finished-looking variants of tiny/sine_cells under {t}/out, with the files `rnn recipe check` reads."""
 
     def setup(t: Path) -> None:
-        from rnn_recipes.recipes import load_recipe, variant_dir
+        from rnn_recipes.leaderboard import variant_dir
+        from rnn_recipes.recipes import load_recipe
 
         recipe = load_recipe("tiny/sine_cells")
         for variant in recipe.variants:
@@ -794,7 +795,8 @@ def test_resume_after_the_corpus_changed_is_refused_before_anything_is_rewritten
 
 def test_a_recipe_never_removes_a_variant_another_process_trains(tmp_path):
     from rnn_recipes.errors import RunError
-    from rnn_recipes.recipes import load_recipe, run_recipe, variant_dir
+    from rnn_recipes.leaderboard import run_recipe, variant_dir
+    from rnn_recipes.recipes import load_recipe
     from rnn_recipes.rundir import _lock, save_config
 
     recipe = load_recipe("tiny/sine_cells")

@@ -9,17 +9,19 @@ import pytest
 
 from conftest import ROOT, TINY
 from rnn_recipes.errors import ConfigError
-from rnn_recipes.recipes import (
-    Band,
+from rnn_recipes.leaderboard import (
     check_band,
     check_recipe,
-    load_recipe,
-    parse_band,
     run_recipe,
     run_results,
-    sweep_recipe,
     variant_dir,
     write_leaderboard,
+)
+from rnn_recipes.recipes import (
+    Band,
+    load_recipe,
+    parse_band,
+    sweep_recipe,
 )
 from rnn_recipes.errors import RunError
 
@@ -274,7 +276,7 @@ def test_rerun_skips_finished_variants(cli, tiny_recipes):
     assert result.exit_code == 0, result.output
     assert result.output.count("finished earlier, skipped") == 3
     assert (tiny_recipes / "sine_cells" / "gru" / "manifest.json").stat().st_mtime_ns == before
-    assert "| variant | loss | rmse |" in result.output
+    assert "| variant | mase | rmse |" in result.output  # a series leaderboard ranks by MASE
 
 
 @pytest.mark.slow
@@ -303,7 +305,7 @@ def test_early_stopped_runs_report_the_epoch_whose_weights_were_kept(tmp_path):
 
 
 def test_an_interrupted_variant_is_resumed_never_deleted(tmp_path):
-    from rnn_recipes.recipes import _ready
+    from rnn_recipes.leaderboard import _ready
     from rnn_recipes.rundir import save_config
 
     recipe = load_recipe(write(tmp_path, BASE))

@@ -78,7 +78,7 @@ def test_ranking_direction_comes_from_the_record():
 def test_leaderboard_ranks_by_the_task_s_metric_and_direction(tmp_path, monkeypatch):
     import json
 
-    from rnn_recipes import recipes
+    from rnn_recipes import leaderboard, recipes
 
     recipe = recipes.load_recipe(_write(tmp_path, f"base: {TINY / 'sine_simple_rnn.yaml'}\nmatrix:\n  model.cell: [lstm, gru]\n"))
     out = tmp_path / "out"
@@ -89,15 +89,15 @@ def test_leaderboard_ranks_by_the_task_s_metric_and_direction(tmp_path, monkeypa
         (run / "metrics.json").write_text(json.dumps({"loss": mase, "mase": mase, "rmse": rmse, **baselines}))
         (run / "history.csv").write_text(f"epoch,loss,seconds\n1,{mase},0.1\n")
         (run / "manifest.json").write_text("{}")
-    metrics, rows = recipes.leaderboard_rows(recipe, out)
+    metrics, rows = leaderboard.leaderboard_rows(recipe, out)
     assert metrics[:2] == ["mase", "rmse"] and [r["variant"] for r in rows] == ["gru", "lstm"]  # lower MASE first
     assert rows[0]["persistence_baseline.mase"] == 1.0  # the baselines stand beside every variant
     # the same runs under a task that ranks by rmse, higher first
     flipped = dataclasses.replace(TASKS["regression"], leaderboard=("rmse", "loss"), higher_is_better=("rmse",))
     monkeypatch.setitem(TASKS, "regression", flipped)
-    metrics, rows = recipes.leaderboard_rows(recipe, out)
+    metrics, rows = leaderboard.leaderboard_rows(recipe, out)
     assert metrics == ["rmse", "loss"] and [r["variant"] for r in rows] == ["gru", "lstm"]
-    assert "Ranked by `rmse` (higher is better)." in recipes.leaderboard_markdown(recipe, metrics, rows)
+    assert "Ranked by `rmse` (higher is better)." in leaderboard.leaderboard_markdown(recipe, metrics, rows)
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -220,7 +220,7 @@ def test_the_scan_catches_what_it_is_for():
 
 
 def test_tasks_imports_no_tensorflow():
-    code = "import sys, rnn_recipes.tasks, rnn_recipes.recipes; print('tensorflow' in sys.modules or 'keras' in sys.modules)"
+    code = "import sys, rnn_recipes.tasks, rnn_recipes.recipes, rnn_recipes.leaderboard; print('tensorflow' in sys.modules or 'keras' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env=dict(os.environ, PYTHONPATH=str(SRC.parent)))
     assert out.stdout.strip() == "False"

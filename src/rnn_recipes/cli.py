@@ -273,7 +273,7 @@ app.add_typer(recipe_app, name="recipe")
 
 def _run_and_rank(recipe, out: Path) -> None:
     """Train the recipe's variants (progress on stderr) and print its leaderboard."""
-    from rnn_recipes.recipes import run_recipe
+    from rnn_recipes.leaderboard import run_recipe
 
     with redirect_stdout(sys.stderr):  # training progress to stderr; stdout carries the leaderboard
         root = run_recipe(recipe, out, log=lambda line: print(line, file=sys.stderr))
@@ -294,7 +294,8 @@ def recipe_run(recipe: RecipeName, out: RecipesOut = Path("runs")) -> None:
 def recipe_check(recipe: RecipeName, out: RecipesOut = Path("runs")) -> None:
     """Compare each variant's results with its expected bands; exit 1 if any band fails."""
     with user_errors():
-        from rnn_recipes.recipes import check_recipe, load_recipe
+        from rnn_recipes.leaderboard import check_recipe
+        from rnn_recipes.recipes import load_recipe
 
         checks = check_recipe(load_recipe(recipe), out)
     for check in checks:
