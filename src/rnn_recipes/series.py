@@ -13,7 +13,7 @@ text that is not UTF-8, a column that does not exist, a cell that is not a
 number, a missing cell (unless `data.fill` says how to fill it), times out
 of order or with a gap.
 
-May import: config, errors, fileio, forecast_baselines.
+May import: config_data, errors, fileio, forecast_baselines.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnn_recipes.config import SeriesData, SineData
+from rnn_recipes.config_data import SeriesData, SineData
 from rnn_recipes.errors import DataError
 from rnn_recipes.fileio import sha256_file
 from rnn_recipes.forecast_baselines import (
