@@ -33,7 +33,7 @@ ORDER = [
     # commands as library functions
     "train", "evaluate", "predict_input", "predict", "generate", "diagnose", "recipes",
     # the command line
-    "cli", "__main__",
+    "cli_common", "cli_recipes", "cli", "__main__",
 ]
 
 
