@@ -10,16 +10,12 @@ from hypothesis import strategies as st
 
 from rnn_recipes.config import (
     Config,
-    ImdbData,
-    LabelledTextData,
     ModelConfig,
     OutputConfig,
-    SeriesData,
-    SineData,
-    TextData,
     TrainConfig,
     EncodingConfig,
 )
+from rnn_recipes.config_data import ImdbData, LabelledTextData, SeriesData, SineData, TextData
 from rnn_recipes.config_load import build_config, load_config
 from rnn_recipes.safeyaml import MAX_CONFIG_BYTES, parse_yaml
 from rnn_recipes.errors import ConfigError

@@ -11,7 +11,8 @@ import pytest
 
 from rnn_recipes import codec as codec_module
 from rnn_recipes.codec import UNK, TextCodec, TokenError, build_vocab, tokenize
-from rnn_recipes.config import Config, TextData
+from rnn_recipes.config import Config
+from rnn_recipes.config_data import TextData
 from rnn_recipes.data import load_dataset
 
 

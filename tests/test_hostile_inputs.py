@@ -852,7 +852,7 @@ class _Server:
 
 
 def _download(tmp_path, monkeypatch, url: str, sha: str):
-    from rnn_recipes.config import TextData
+    from rnn_recipes.config_data import TextData
     from rnn_recipes.data import read_corpus
 
     monkeypatch.setenv("RNN_RECIPES_CACHE", str(tmp_path / "cache"))

@@ -1,20 +1,24 @@
 """The `rnn` command line: a thin layer over the library.
 
 TensorFlow is imported inside the commands that need it, so `rnn --help`
-answers at once. Every user error ends as one line on stderr and exit code 2.
+answers at once. Every user error ends as one line on stderr and exit code 2
+(cli_common.user_errors). The recipe commands and `rnn sweep` are in
+cli_recipes.py; this module adds them to `app`.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
-from contextlib import contextmanager, redirect_stdout
+from contextlib import redirect_stdout
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+
+from rnn_recipes.cli_common import CONFIG_HELP, DEBUG_ENV, invoked, resolve_config, user_errors
+from rnn_recipes.cli_recipes import recipe_app, sweep
 
 app = typer.Typer(
     help="Train recurrent networks (SimpleRNN, LSTM, GRU) from a YAML config.",
@@ -22,18 +26,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-CONFIG_HELP = "A YAML config file, or the name of a bundled config (see `rnn configs`)."
-
-
-def resolve_config(name: str) -> Path:
-    """A config path, or the bundled config of that name (`hello_lstm`, `tiny/sine_simple_rnn`)."""
-    from rnn_recipes.bundled import resolve_named
-
-    return resolve_named(name, "configs")
-
-
-DEBUG_ENV = "RNN_DEBUG"  # set to 1 to see the traceback of an unexpected error
 
 
 @app.callback()
@@ -44,59 +36,7 @@ def _global_options(
     ] = False,
 ) -> None:
     """Train recurrent networks (SimpleRNN, LSTM, GRU) from a YAML config."""
-    global _COMMAND, _DEBUG
-    _COMMAND = f"rnn {ctx.invoked_subcommand}" if ctx.invoked_subcommand else "rnn"
-    _DEBUG = debug
-
-
-_COMMAND = "rnn"  # the command running, named in an unexpected error
-_DEBUG = False  # --debug: let an unexpected error's traceback through
-
-
-@contextmanager
-def user_errors():
-    """The one place where errors become what a user sees.
-
-    A user error is one line, `error: ...`, and exit code 2. Anything else is a
-    bug: one line naming the command and the exception type, a request for a
-    report, and exit code 1; its traceback only with --debug or RNN_DEBUG=1.
-    """
-    from rnn_recipes.errors import Interrupted, UserError
-    from rnn_recipes.safeyaml import one_line
-
-    try:
-        yield
-    except UserError as exc:
-        typer.echo(one_line(f"error: {_capped(str(exc))}"), err=True)
-        raise typer.Exit(2) from None
-    except Interrupted as exc:  # SIGINT/SIGTERM during training: the message holds the resume command
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        typer.echo("error: interrupted", err=True)
-        raise typer.Exit(130) from None
-    except (typer.Exit, typer.Abort, typer.BadParameter):
-        raise
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: never a raw traceback
-        if _DEBUG or os.environ.get(DEBUG_ENV, "") not in ("", "0"):
-            raise
-        detail = _capped(str(exc), 200)
-        typer.echo(
-            one_line(
-                f"error: `{_COMMAND}` failed unexpectedly with {type(exc).__name__}"
-                f"{': ' + detail if detail else ''}; this is a bug, please report it "
-                f"(rerun with --debug or {DEBUG_ENV}=1 for the traceback)"
-            ),
-            err=True,
-        )
-        raise typer.Exit(1) from None
-
-
-MAX_MESSAGE = 2_000  # a message quoting a huge input is cut, so the line stays readable
-
-
-def _capped(text: str, limit: int = MAX_MESSAGE) -> str:
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit:,} more characters)"
+    invoked(f"rnn {ctx.invoked_subcommand}" if ctx.invoked_subcommand else "rnn", debug)
 
 
 @app.command()
@@ -262,73 +202,8 @@ def predict(
 
 # --- recipes, sweeps and diagnostics -----------------------------------------
 
-RECIPE_HELP = "A recipe file, or the name of a bundled recipe (see `rnn recipe list`)."
-OUT_HELP = "Where recipe runs live: OUT/<recipe>/<variant>/."
-RecipeName = Annotated[str, typer.Argument(help=RECIPE_HELP, show_default=False)]
-RecipesOut = Annotated[Path, typer.Option(help=OUT_HELP)]
-
-recipe_app = typer.Typer(help="Train, compare and check the variants a recipe describes.", no_args_is_help=True)
 app.add_typer(recipe_app, name="recipe")
-
-
-def _run_and_rank(recipe, out: Path) -> None:
-    """Train the recipe's variants (progress on stderr) and print its leaderboard."""
-    from rnn_recipes.leaderboard import run_recipe
-
-    with redirect_stdout(sys.stderr):  # training progress to stderr; stdout carries the leaderboard
-        root = run_recipe(recipe, out, log=lambda line: print(line, file=sys.stderr))
-    typer.echo((root / "leaderboard.md").read_text(encoding="utf-8"), nl=False)
-    typer.echo(f"wrote {root / 'leaderboard.md'}, leaderboard.csv and curves.png", err=True)
-
-
-@recipe_app.command("run")
-def recipe_run(recipe: RecipeName, out: RecipesOut = Path("runs")) -> None:
-    """Train every variant (finished ones are skipped), then write a leaderboard and learning curves."""
-    with user_errors():
-        from rnn_recipes.recipes import load_recipe
-
-        _run_and_rank(load_recipe(recipe), out)
-
-
-@recipe_app.command("check")
-def recipe_check(recipe: RecipeName, out: RecipesOut = Path("runs")) -> None:
-    """Compare each variant's results with its expected bands; exit 1 if any band fails."""
-    with user_errors():
-        from rnn_recipes.leaderboard import check_recipe
-        from rnn_recipes.recipes import load_recipe
-
-        checks = check_recipe(load_recipe(recipe), out)
-    for check in checks:
-        typer.echo(check.line())
-    failed = sum(not c.passed for c in checks)
-    typer.echo(f"{len(checks) - failed}/{len(checks)} bands pass")
-    if failed:
-        raise typer.Exit(1)
-
-
-@recipe_app.command("list")
-def recipe_list() -> None:
-    """List the bundled recipes, one line each."""
-    with user_errors():
-        from rnn_recipes.recipes import list_recipes
-
-        for name, about in list_recipes():
-            typer.echo(f"{name:<24} {about}")
-
-
-@app.command()
-def sweep(
-    config: Annotated[str, typer.Argument(help=CONFIG_HELP, show_default=False)],
-    axes: Annotated[list[str], typer.Argument(help="KEY=V1,V2,... per axis; every combination trains.", show_default=False)],
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a key in every variant (repeatable).")] = None,
-    name: Annotated[Optional[str], typer.Option(help="The sweep's name (default sweep-<config>).")] = None,
-    out: RecipesOut = Path("runs"),
-) -> None:
-    """Train a config over a matrix of values, e.g. model.cell=simple_rnn,lstm,gru, and rank the results."""
-    with user_errors():
-        from rnn_recipes.recipes import sweep_recipe
-
-        _run_and_rank(sweep_recipe(resolve_config(config), axes, set_ or [], name), out)
+app.command()(sweep)
 
 
 @app.command("numpy-sine")

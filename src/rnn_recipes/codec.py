@@ -21,7 +21,7 @@ from functools import cached_property
 
 import numpy as np
 
-from rnn_recipes.config import TextData
+from rnn_recipes.config_data import TextData
 from rnn_recipes.errors import UserError
 
 UNK = "<unk>"

@@ -5,7 +5,7 @@ file:line. Validation errors name the key, say what was expected and
 suggest the closest valid key. Dotted key paths (`model.units`) are parsed,
 set and flattened here, and nowhere else.
 
-May import: config, errors, safeyaml.
+May import: config, config_data, errors, safeyaml.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from rnn_recipes.config import DATA_KINDS, TAGGED_SECTIONS, Config
+from rnn_recipes.config import TAGGED_SECTIONS, Config
+from rnn_recipes.config_data import DATA_KINDS
 from rnn_recipes.errors import ConfigError
 from rnn_recipes.safeyaml import one_line, parse_yaml_value, read_yaml_file
 

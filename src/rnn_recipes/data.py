@@ -15,7 +15,8 @@ import numpy as np
 
 from rnn_recipes import series
 from rnn_recipes.codec import TextCodec
-from rnn_recipes.config import Config, SeriesData, SineData, TextData
+from rnn_recipes.config import Config
+from rnn_recipes.config_data import SeriesData, SineData, TextData
 from rnn_recipes.dataset import TASK_OF_KIND, Dataset, DataSpec
 from rnn_recipes.errors import DataError
 from rnn_recipes.fetch import fetched, max_data_bytes

@@ -6,7 +6,7 @@ strategy), so a forecast needs nothing but the run directory and the recent
 rows. `plot_test_period` is what `rnn train` saves as `predictions.png` and
 `rnn evaluate` as `forecast.png`.
 
-May import: config, data, errors, forecast_baselines, plots, runs, series_csv.
+May import: config_data, data, errors, forecast_baselines, plots, runs, series_csv.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from rnn_recipes import plots, series_csv
-from rnn_recipes.config import SeriesData
+from rnn_recipes.config_data import SeriesData
 from rnn_recipes.dataset import Dataset
 from rnn_recipes.errors import DataError, RunError
 from rnn_recipes.forecast_baselines import BASELINES, SeriesInfo, rollout

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnn_recipes.config import ImdbData
+from rnn_recipes.config_data import ImdbData
 from rnn_recipes.dataset import TASK_OF_KIND, Dataset, DataSpec, split_tail
 from rnn_recipes.errors import DataError
 from rnn_recipes.fetch import download, max_data_bytes

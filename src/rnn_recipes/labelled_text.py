@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnn_recipes import labelled
-from rnn_recipes.config import LabelledTextData
+from rnn_recipes.config_data import LabelledTextData
 from rnn_recipes.dataset import DataSpec, Dataset
 
 TASK = "multiclass"

@@ -8,7 +8,7 @@ across), so no forecast value is ever trained on. Scaling statistics come
 from the training part only and are saved with the run (`series.json`).
 Reading and checking the CSV is `series_csv`'s.
 
-May import: config, errors, fileio, forecast_baselines, series_csv.
+May import: config_data, errors, fileio, forecast_baselines, series_csv.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnn_recipes.config import SeriesData, SineData
+from rnn_recipes.config_data import SeriesData, SineData
 from rnn_recipes.errors import DataError
 from rnn_recipes.fileio import sha256_file
 from rnn_recipes.forecast_baselines import (

@@ -7,7 +7,7 @@ number, a missing cell (unless `data.fill` says how to fill it), times out
 of order or with a gap. `next_times` writes the times that follow a table's
 last row, for forecasts past its end.
 
-May import: config, errors.
+May import: config_data, errors.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnn_recipes.config import SeriesData
+from rnn_recipes.config_data import SeriesData
 from rnn_recipes.errors import DataError
 
 MAX_BYTES = 64 << 20  # a series CSV larger than this is not what a recipe trains on in minutes

@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from rnn_recipes.config import LabelledTextData
+from rnn_recipes.config_data import LabelledTextData
 from rnn_recipes.errors import RunError
 from rnn_recipes.fileio import atomic_write, write_json
 
