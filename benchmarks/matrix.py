@@ -195,6 +195,7 @@ def exactness(cfg, spec, data, layer_cls) -> float:
 
     rt = for_this_machine(cfg)
     x, y = data["x_pre"][: cfg.train.batch_size], data["y"][: cfg.train.batch_size]
+    y = y if spec.sequence_output else y[:, None]  # one label per example, as the (batch, 1) head outputs
     ref = model_mod.build_model(cfg, spec, rt)
     saved = model_mod.CELLS["lstm"]
     model_mod.CELLS["lstm"] = layer_cls
@@ -433,6 +434,7 @@ def main(argv: list[str] | None = None) -> None:
         results.append(res)
         print(f"# {case.name}: load {res['loadavg']}, default: {res['paths'].get('default', {}).get('reason', '?')}",
               flush=True)
+        print("#", table([res], paths)[-1], flush=True)  # the row now, so a stopped run keeps what it measured
     print(f"load average at end: {open('/proc/loadavg').read().split()[:3]}")
     print("\nsamples/s, best of %d interleaved epochs; (x) = against the default\n" % args.repeats)
     print("\n".join(table(results, paths)))
