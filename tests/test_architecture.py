@@ -29,7 +29,7 @@ ORDER = [
     "series_csv", "series", "data", "runproof", "rundir", "runs",
     # model and training parts
     "pipeline", "intervals", "model", "gradguard", "plots", "metrics", "forecast", "numpy_rnn", "engine", "controls",
-    "checkpoint", "distribute",
+    "checkpoint", "distribute", "autotune",
     # commands as library functions
     "train", "evaluate", "predict_input", "predict", "generate", "diagnose", "recipes", "leaderboard",
     # the command line

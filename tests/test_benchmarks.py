@@ -97,3 +97,32 @@ def test_the_prediction_benchmark_runs_a_microscopic_case():
     assert out.returncode == 0, out.stderr[-2000:]
     assert "| direct `model.predict`" in out.stdout and "`predict_run` streaming" in out.stdout
     assert "single text, warm" in out.stdout and "load average at start" in out.stdout
+
+
+def test_the_matrix_holds_every_case_and_its_quick_subset():
+    from benchmarks.matrix import CASES, FULL, QUICK
+
+    assert len(FULL) == 4 * 3 * 2 * 2 * 2 + 4 * 2  # cell x units x steps x batch x output, + masked at 2 batches
+    assert {c.cell for c in FULL} == {"simple_rnn", "lstm", "gru", "bilstm"} and all(q.name in CASES for q in QUICK)
+    for case in FULL + QUICK:
+        assert case.samples % case.batch == 0 and 4 <= case.samples // case.batch <= 40
+
+
+def test_the_matrix_accepts_a_default_within_5_percent_of_the_best_keras_path_and_not_below_the_seed():
+    from benchmarks.matrix import acceptance
+
+    def res(**rates):
+        return {p: {"samples_per_s": r} for p, r in rates.items()}
+
+    assert acceptance(res(default=100, xla_on=104, xla_off=100, seed=90))["ok"]
+    assert not acceptance(res(default=100, xla_on=106, xla_off=100, seed=90))["ok"]
+    assert not acceptance(res(default=100, xla_off=100, seed=101))["ok"]
+
+
+@pytest.mark.parametrize("custom_gradient", [False, True])
+def test_the_matrix_hoisted_lstm_candidates_match_keras_lstm(custom_gradient):
+    from benchmarks.matrix import Case, _config, exactness, hoisted_lstm_class, make_data
+
+    case = Case("lstm", 8, 7, 4, "seq")
+    cfg, spec = _config(case, False)
+    assert exactness(cfg, spec, make_data(case), hoisted_lstm_class(custom_gradient)) < 1e-5

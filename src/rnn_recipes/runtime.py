@@ -22,7 +22,7 @@ from typing import Literal
 from rnn_recipes.config import Config
 
 # who made the XLA choice: the config, the rules below (measured once, docs/benchmarks.md),
-# Keras itself (other backends), or a timing of this run's own first steps (not built yet)
+# Keras itself (other backends), or a timing of this run's own train steps (rnn_recipes.autotune)
 JitSource = Literal["config", "auto", "keras", "measured"]
 
 
@@ -72,6 +72,8 @@ class Runtime:
         deterministic_ops: whether TensorFlow's op determinism is on (XLA refuses it).
         distribute: `train.distribute`: none, mirrored or multi_worker.
         devices: `train.devices`, when the config names them.
+        jit_measured: when `jit_source` is "measured": the per-step seconds of each path, the
+            winner, the ratio, and whether the timing came from the cache (rnn_recipes.autotune).
     """
 
     backend: str
@@ -88,6 +90,7 @@ class Runtime:
     deterministic_ops: bool
     distribute: str
     devices: tuple[str, ...] | None = None
+    jit_measured: dict | None = None
 
     def line(self) -> str:
         """The record in one line, as training prints it first.

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnn_recipes import compat, distribute, runtime, tasks
+from rnn_recipes import autotune, compat, distribute, runtime, tasks
 from rnn_recipes.backend import import_keras
 from rnn_recipes.config import Config
 from rnn_recipes.data import load_dataset
@@ -141,6 +141,8 @@ def _train(
 ) -> None:
     """Build, fit (from the last checkpoint, if any) and write every artifact into `run_dir`."""
     rt = runtime.for_this_machine(cfg)  # XLA, bucketing, cuDNN, precision: decided here, once
+    # XLA auto, where the rules leave it open: timed on throwaway models, before the run's model is seeded
+    rt = autotune.settle(cfg, ds, rt, log=lambda msg: print(msg, file=sys.stderr))
     print(rt.line(), file=sys.stderr)
     seed_everything(cfg.seed, deterministic_ops=rt.deterministic_ops)
     with plan.scope():  # the variables are mirrored over the plan's replicas
