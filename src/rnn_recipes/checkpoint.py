@@ -102,7 +102,7 @@ class Checkpoint(keras.callbacks.Callback):
         if state is None:
             return 0
         epochs = self.epochs
-        check_resumable(self.source, state, self.cfg, epochs, self.data_sha256)
+        check_resumable(self.source, state, self.cfg, epochs=epochs, data_sha256=self.data_sha256)
         source = self.source / CHECKPOINT
         path = _verified(source / state["model"], state["model_sha256"])
         check_keras_file(path)

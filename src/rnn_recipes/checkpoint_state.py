@@ -94,7 +94,7 @@ def fingerprint_hash(cfg: Config) -> str:
 
 
 def check_resumable(
-    run_dir: Path, state: dict, cfg: Config, epochs: int | None = None, data_sha256: str | None = None
+    run_dir: Path, state: dict, cfg: Config, *, epochs: int | None = None, data_sha256: str | None = None
 ) -> None:
     """Refuse to continue a checkpoint under a config, or data, it does not fit.
 

@@ -187,7 +187,7 @@ def _reopen(path: Path, cfg: Config, data_sha256: str | None = None) -> RunDir:
     try:
         state = read_state(path)
         if state is not None:  # before anything is rewritten: a refused resume leaves the run as it was
-            check_resumable(path, state, cfg, data_sha256)
+            check_resumable(path, state, cfg, data_sha256=data_sha256)
             _check_checkpoint_files(path, state)
         for stale in path.glob(".*.tmp*"):  # a killed training's half-written file; nobody else writes here
             stale.unlink()
