@@ -62,3 +62,21 @@ def restore_early_stopping(es, saved: dict) -> None:
     """
     for name in EARLY_STOPPING_STATE:
         setattr(es, name, saved[name])
+
+
+def observe_gradient_clipping(optimizer, observe) -> None:
+    """Call `observe(grads)` on every step's gradients just before `optimizer` clips them.
+
+    Keras has no hook there, so this wraps the private `Optimizer._clip_gradients`
+    (of the inner optimizer of a mixed_float16 LossScaleOptimizer);
+    tests/test_controls.py fails loudly if an upgrade renames it.
+    """
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    original = inner._clip_gradients
+
+    def clip_gradients(grads):
+        observe(grads)
+        return original(grads)
+
+    inner._clip_gradients = clip_gradients
+

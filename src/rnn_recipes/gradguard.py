@@ -1,8 +1,8 @@
 """The gradient-health guard: each epoch's gradient norm before clipping and share of clipped steps, with a remedy.
 
 The norm is measured inside the compiled train step, where the optimizer
-clips (`Optimizer._clip_gradients`, a Keras internal: the one place this
-project reaches into the optimizer, held by a test that fails on an upgrade
+clips (`Optimizer._clip_gradients`, a Keras internal reached only through
+`compat.observe_gradient_clipping`, held by a test that fails on an upgrade
 that renames it). The instance's method is wrapped, not the class, so the
 saved model still names Keras' own optimizer. The running sums live in
 variables outside the optimizer (its checkpointed state stays the same) and
@@ -12,7 +12,7 @@ It is opt-in (`train.grad_guard: true`): docs/recipes.md records its measured co
 `diagnose.py` measures the same two quantities (global norm before and after
 clipping) on one batch, offline; this guard follows them through a run.
 
-May import: config, backend.
+May import: backend, compat, config.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import sys
 
+from rnn_recipes import compat
 from rnn_recipes.backend import import_keras
 from rnn_recipes.config import Config
 
@@ -71,11 +72,9 @@ def install(optimizer, clipnorm: float | None, clipvalue: float | None) -> GradS
     """Wrap `optimizer`'s clipping so every step adds its gradient norm and whether it clipped to the stats."""
     import tensorflow as tf
 
-    inner = getattr(optimizer, "inner_optimizer", optimizer)  # a mixed_float16 LossScaleOptimizer's own
-    original = inner._clip_gradients
     stats = GradStats()
 
-    def clip_gradients(grads):
+    def observe(grads):
         present = [tf.cast(_dense(g), tf.float32) for g in grads if g is not None]
         squares = tf.stack([tf.reduce_sum(tf.square(g)) for g in present])
         norm = tf.sqrt(tf.reduce_sum(squares))
@@ -86,9 +85,8 @@ def install(optimizer, clipnorm: float | None, clipvalue: float | None) -> GradS
         else:
             clipped = tf.constant(False)
         stats.update(norm, clipped)
-        return original(grads)
 
-    inner._clip_gradients = clip_gradients
+    compat.observe_gradient_clipping(optimizer, observe)
     return stats
 
 
