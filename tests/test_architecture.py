@@ -26,7 +26,7 @@ ORDER = [
     "baselines", "forecast_baselines", "tasks", "codec", "runtime", "checkpoint_state", "safeload",
     # data and run directories
     "dataset", "fetch", "imdb", "labelled_files", "labelled", "vectorizer", "labelled_text", "imdb_text",
-    "series_csv", "series", "data", "runproof", "rundir", "runs",
+    "series_csv", "series", "timing", "data", "runproof", "rundir", "runs",
     # model and training parts
     "pipeline", "intervals", "model", "gradguard", "plots", "metrics", "forecast", "numpy_rnn", "engine", "controls",
     "checkpoint", "distribute", "autotune",

@@ -239,14 +239,14 @@ class Config(Section):
     name: str = Field("run", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     seed: int = Field(42, ge=0, lt=2**32)  # NumPy's seed range
     data: DataConfig
-    encoding: EncodingConfig | None = None  # token datasets; None for sine and series
+    encoding: EncodingConfig | None = None  # token datasets; None for sine, series and timing
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     output: OutputConfig = OutputConfig()
 
     @model_validator(mode="after")
     def _encoding_fits_data(self) -> Config:
-        if self.data.kind in ("sine", "series"):
+        if self.data.kind in ("sine", "series", "timing"):
             if self.encoding is not None:
                 raise ValueError(f"{self.data.kind} feeds raw values; remove the encoding section")
         elif self.encoding is None:
@@ -313,7 +313,8 @@ def estimated_parameters(cfg: Config) -> float:
     if m.dense_units:
         params += float(width) * m.dense_units + m.dense_units
         width = m.dense_units
-    outputs = max(vocab, 1) if d.kind == "text" else 1  # next token over the vocabulary; one value otherwise
+    # next token over the vocabulary; a timing run's one class per interval; one value otherwise
+    outputs = max(vocab, 1) if d.kind == "text" else d.max_gap - d.min_gap + 1 if d.kind == "timing" else 1
     return params + float(width) * outputs + outputs
 
 
