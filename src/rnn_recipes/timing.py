@@ -12,7 +12,7 @@ Example:
     >>> ds.x_train.shape, ds.spec.num_classes, ds.spec.task
     ((9, 8, 1), 3, 'multiclass')
     >>> x, gap = ds.x_test[0, :, 0], ds.y_test[0] + 2
-    >>> int(np.flatnonzero(x)[1] - np.flatnonzero(x)[0]) == gap
+    >>> bool(np.flatnonzero(x)[1] - np.flatnonzero(x)[0] == gap)
     True
 """
 
