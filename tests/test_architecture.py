@@ -19,14 +19,14 @@ PACKAGE = ROOT / "src" / "rnn_recipes"
 # lowest first; the groups are the layers of docs/architecture.md
 ORDER = [
     # foundations: no project imports, or only each other
-    "errors", "fileio", "signals", "backend", "compat", "bundled",
+    "errors", "fileio", "signals", "backend", "compat", "bundled", "cells",
     # config
     "safeyaml", "config_data", "config", "config_load", "schedules",
     # what a run means and decides
     "baselines", "forecast_baselines", "tasks", "codec", "runtime", "checkpoint_state", "safeload",
     # data and run directories
     "dataset", "fetch", "imdb", "labelled_files", "labelled", "vectorizer", "labelled_text", "imdb_text",
-    "series_csv", "series", "data", "runproof", "rundir", "runs",
+    "series_csv", "series", "timing", "data", "runproof", "rundir", "runs",
     # model and training parts
     "pipeline", "intervals", "model", "gradguard", "plots", "metrics", "forecast", "numpy_rnn", "engine", "controls",
     "checkpoint", "distribute", "autotune",

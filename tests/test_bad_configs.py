@@ -15,7 +15,7 @@ from rnn_recipes.config import (
     TrainConfig,
     EncodingConfig,
 )
-from rnn_recipes.config_data import ImdbData, LabelledTextData, SeriesData, SineData, TextData
+from rnn_recipes.config_data import ImdbData, LabelledTextData, SeriesData, SineData, TextData, TimingData
 from rnn_recipes.config_load import build_config, load_config
 from rnn_recipes.safeyaml import MAX_CONFIG_BYTES, parse_yaml
 from rnn_recipes.errors import ConfigError
@@ -27,10 +27,10 @@ BAD = [
     ('data: {kind: sine}\nseed: abc\n', ":2: invalid 'seed': Input should be a valid integer. Received: 'abc'."),
     ("name: 'a b'\ndata: {kind: sine}\n", ":1: invalid 'name': String should match pattern '^[A-Za-z0-9][A-Za-z0-9_.-]*$'. Received: 'a b'."),
     ("name: ''\ndata: {kind: sine}\n", ":1: invalid 'name': String should match pattern '^[A-Za-z0-9][A-Za-z0-9_.-]*$'. Received: ''."),
-    ('data: {kind: audio}\n', ":1: invalid 'data.kind'. Expected one of: imdb, text, sine, series, labelled_text. Received: 'audio'."),
+    ('data: {kind: audio}\n', ":1: invalid 'data.kind'. Expected one of: imdb, text, sine, series, labelled_text, timing. Received: 'audio'."),
     ('data: sine\n', ":1: invalid 'data': Input should be a valid dictionary or object to extract fields from. Received: 'sine'."),
     ('data: [sine]\n', ":1: invalid 'data': Input should be a valid dictionary or object to extract fields from. Received: ['sine']."),
-    ('data: {maxlen: 3}\n', ": missing key 'data.kind'. Expected one of: imdb, text, sine, series, labelled_text."),
+    ('data: {maxlen: 3}\n', ": missing key 'data.kind'. Expected one of: imdb, text, sine, series, labelled_text, timing."),
     ('model: {units: 3}\n', ":1: missing key 'data'"),
     ('data: {kind: imdb, num_words: 2}\n', ":1: invalid 'data.num_words': Input should be greater than or equal to 3. Received: 2."),
     ('data: {kind: imdb, maxlen: 0}\n', ":1: invalid 'data.maxlen': Input should be greater than or equal to 1. Received: 0."),
@@ -62,7 +62,7 @@ BAD = [
     ('data: {kind: imdb}\nencoding: {kind: onehot, mask_zero: true}\n', ':1: encoding.mask_zero needs kind: embedding; use data.padding: pre instead'),
     ('data: {kind: text}\nencoding: {mask_zero: true}\n', ':1: encoding.mask_zero is for padded IMDB ids; in text, id 0 is a real token'),
     ('data: {kind: imdb}\nencoding: {initializer: zeros}\n', ":2: invalid 'encoding.initializer'. Expected one of: 'uniform', 'normal', 'glorot_uniform', 'he_normal'. Received: 'zeros'."),
-    ('data: {kind: sine}\nmodel: {cell: lstmm}\n', ":2: invalid 'model.cell'. Expected one of: 'simple_rnn', 'lstm', 'gru'. Received: 'lstmm'."),
+    ('data: {kind: sine}\nmodel: {cell: lstmm}\n', ":2: invalid 'model.cell'. Expected one of: 'simple_rnn', 'lstm', 'gru', 'peephole_lstm'. Received: 'lstmm'."),
     ('data: {kind: sine}\nmodel: {units: 0}\n', ":2: invalid 'model.units': Input should be greater than or equal to 1. Received: 0."),
     ('data: {kind: sine}\nmodel: {units: 100000}\n', ":2: invalid 'model.units': Input should be less than or equal to 65536. Received: 100000."),
     ('data: {kind: sine}\nmodel: {layers: 17}\n', ":2: invalid 'model.layers': Input should be less than or equal to 16. Received: 17."),
@@ -163,11 +163,11 @@ def test_config_strings_never_name_code():
     free_text = {("Config", "name"), ("ImdbData", "path"), ("ImdbData", "word_index_path"), ("TextData", "text"), ("TextData", "path"),
                  ("TextData", "url"), ("TextData", "sha256"), ("OutputConfig", "dir")}
     free_text |= {("LabelledTextData", k) for k in ("path", "train_path", "val_path", "test_path", "text_column", "label_column")}
-    for model in (Config, ImdbData, TextData, SineData, LabelledTextData, EncodingConfig, ModelConfig, TrainConfig, OutputConfig):
+    for model in (Config, ImdbData, TextData, SineData, LabelledTextData, TimingData, EncodingConfig, ModelConfig, TrainConfig, OutputConfig):
         for name, field in model.model_fields.items():
             if str in getattr(field.annotation, "__args__", (field.annotation,)):
                 assert (model.__name__, name) in free_text, f"{model.__name__}.{name} is a free string"
-    assert {"simple_rnn", "lstm", "gru"} == set(ModelConfig.model_fields["cell"].annotation.__args__)
+    assert {"simple_rnn", "lstm", "gru", "peephole_lstm"} == set(ModelConfig.model_fields["cell"].annotation.__args__)
 
 
 # --- fuzzing: anything in, a Config or a ConfigError out ------------------------------

@@ -126,3 +126,13 @@ def test_the_matrix_hoisted_lstm_candidates_match_keras_lstm(custom_gradient):
     case = Case("lstm", 8, 7, 4, "seq")
     cfg, spec = _config(case, False)
     assert exactness(cfg, spec, make_data(case), hoisted_lstm_class(custom_gradient)) < 1e-5
+
+
+def test_blocklstm_with_peepholes_and_the_peephole_cell_both_match_the_numpy_reference():
+    from benchmarks.peephole_lstm import exactness
+
+    errors = exactness(units=6, steps=12, batch=4, n_in=3)
+    assert set(errors) == {"PeepholeLSTM", "BlockLSTM"}
+    for layer, row in errors.items():
+        assert set(row) >= {"output", "peep_i", "peep_f", "peep_o", "input"}, layer
+        assert max(row.values()) < 1e-5, (layer, row)  # float32 rounding, relative to each quantity's scale

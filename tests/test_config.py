@@ -52,7 +52,7 @@ def test_unknown_key_names_line_and_suggests(tmp_path):
 def test_wrong_value_names_key_line_and_expected(tmp_path):
     path = write(tmp_path, "data:\n  kind: sine\nmodel:\n  cell: lstmm\n")
     assert error_of(path) == (
-        f"{path}:4: invalid 'model.cell'. Expected one of: 'simple_rnn', 'lstm', 'gru'. Received: 'lstmm'."
+        f"{path}:4: invalid 'model.cell'. Expected one of: 'simple_rnn', 'lstm', 'gru', 'peephole_lstm'. Received: 'lstmm'."
     )
 
 
@@ -101,7 +101,7 @@ def test_encoding_defaults_follow_the_dataset(tmp_path):
         ("data: {kind: imdb, maxlen: ten}\n", "invalid 'data.maxlen'"),
         ("data: {kind: imdb}\nnope: 1\n", "unknown key 'nope'"),
         ("model: {units: 3}\n", "missing key 'data'"),
-        ("data: {maxlen: 3}\n", "missing key 'data.kind'. Expected one of: imdb, text, sine, series, labelled_text."),
+        ("data: {maxlen: 3}\n", "missing key 'data.kind'. Expected one of: imdb, text, sine, series, labelled_text, timing."),
         ("data: {kind: text, text: hi, url: 'https://x/y'}\n", "give one of text, path, url"),
         ("data: {kind: text, url: 'https://x/y'}\n", "a url needs its sha256"),
     ],

@@ -101,7 +101,7 @@ def test_diagnose_command_rejects_a_misspelt_cell(cli):
     result = cli("diagnose", "gradients", TINY / "sine_simple_rnn.yaml", "--cells", "simple_rnn,lstmm")
     assert result.exit_code == 2
     assert result.output.strip() == (
-        "error: --cells: invalid 'model.cell'. Expected one of: 'simple_rnn', 'lstm', 'gru'. Received: 'lstmm'."
+        "error: --cells: invalid 'model.cell'. Expected one of: 'simple_rnn', 'lstm', 'gru', 'peephole_lstm'. Received: 'lstmm'."
     )
 
 

@@ -18,6 +18,7 @@ def rnn_params(cell: str, d: int, u: int) -> int:
         "simple_rnn": u * (d + u + 1),
         "lstm": 4 * u * (d + u + 1),
         "gru": 3 * u * (d + u + 2),  # reset_after=True keeps two bias vectors
+        "peephole_lstm": 4 * u * (d + u + 1) + 3 * u,  # an LSTM's weights and one peephole vector per i, f, o gate
     }[cell]
 
 
@@ -45,7 +46,7 @@ def test_seed_embedding_model_has_21153_parameters():
 V, T, U, E = 50, 12, 6, 4
 
 
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru", "peephole_lstm"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("encoding", ["integer", "onehot", "embedding"])
 def test_parameter_count_and_output_shape(cell, bidirectional, encoding):
@@ -65,7 +66,7 @@ def test_parameter_count_and_output_shape(cell, bidirectional, encoding):
     assert np.all((0 <= np.asarray(out)) & (np.asarray(out) <= 1))
 
 
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru", "peephole_lstm"])
 def test_stacked_layers_pass_sequences_and_count(cell):
     cfg = make({"kind": "sine", "time_steps": 10}, cell=cell, units=U, layers=3)
     model = build_model(cfg, DataSpec("regression", 10))

@@ -125,3 +125,84 @@ def test_fit_sine_refuses_bad_numbers_from_python_too():
 
     with pytest.raises(ConfigError, match=r"--epochs must be 1 to 100,000, --units 1 to 4,096 and --lr above 0 \(finite\); received 1, 16, 0.0"):
         nr.fit_sine(np.random.default_rng(0), units=16, epochs=1, lr=0.0)
+
+
+# --- the peephole LSTM reference, and Keras' PeepholeLSTM held to it ---------------------
+
+
+def peephole_problem(seed: int = 0, batch: int = 3, steps: int = 6, n_in: int = 2, units: int = 4):
+    rng = np.random.default_rng(seed)
+    params = nr.peephole_init_params(rng, n_in, units, 1)
+    params["bias"] = rng.normal(0, 0.3, 4 * units)  # non-zero so every gradient path is exercised
+    params["dense_bias"] = rng.normal(0, 0.1, 1)
+    for name in ("peep_i", "peep_f", "peep_o"):
+        params[name] = rng.normal(0, 0.5, units)  # large enough that a dropped peephole term shows
+    x = rng.normal(0, 1, (batch, steps, n_in))
+    y = rng.normal(0, 1, (batch, 1))
+    return params, x, y
+
+
+def test_peephole_bptt_matches_finite_differences_for_every_weight_and_input():
+    params, x, y = peephole_problem()
+    _, grads = nr.peephole_loss_and_grads(params, x, y)
+    eps = 1e-6
+
+    def numeric_grad(loss_of, value):
+        numeric = np.zeros_like(value)
+        for idx in np.ndindex(value.shape):
+            for sign in (1, -1):
+                bumped = value.copy()
+                bumped[idx] += sign * eps
+                numeric[idx] += sign * loss_of(bumped) / (2 * eps)
+        return numeric
+
+    for name, value in params.items():
+        numeric = numeric_grad(lambda v: nr.peephole_loss_and_grads({**params, name: v}, x, y)[0], value)
+        np.testing.assert_allclose(grads[name], numeric, rtol=1e-5, atol=1e-9, err_msg=name)
+        assert np.abs(grads[name]).max() > 1e-4, name  # a real comparison, not of zeros
+    pred, cache = nr.peephole_forward(params, x)
+    _, dx = nr.peephole_backward(params, x, cache, nr.mse(pred, y)[1])
+    numeric = numeric_grad(lambda v: nr.mse(nr.peephole_forward(params, v)[0], y)[0], x)
+    np.testing.assert_allclose(dx, numeric, rtol=1e-5, atol=1e-9)
+
+
+def test_peephole_gates_read_the_cell_state():
+    params, x, _ = peephole_problem()
+    plain = {**params, **{k: np.zeros_like(params[k]) for k in ("peep_i", "peep_f", "peep_o")}}
+    for name in ("peep_i", "peep_f", "peep_o"):  # each peephole alone changes the output
+        one = {**plain, name: params[name]}
+        assert np.abs(nr.peephole_forward(one, x)[0] - nr.peephole_forward(plain, x)[0]).max() > 1e-3, name
+
+
+def keras_peephole_twin(params, steps: int):
+    """`PeepholeLSTM` + Dense in float64 holding the same weights."""
+    from rnn_recipes.cells import PeepholeLSTM, keras
+
+    n_in, units = params["kernel"].shape[0], params["recurrent"].shape[0]
+    inputs = keras.Input((steps, n_in), dtype="float64")
+    hidden = PeepholeLSTM(units, dtype="float64")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(1, dtype="float64")(hidden))
+    model.set_weights([params[k] for k in nr.PEEPHOLE_ORDER])
+    return model
+
+
+def test_peephole_outputs_and_gradients_agree_with_keras_peephole_lstm():
+    import tensorflow as tf
+
+    params, x, y = peephole_problem(seed=1, batch=4, steps=12, n_in=3, units=8)
+    model = keras_peephole_twin(params, 12)
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        loss = tf.reduce_mean((model(xt) - y) ** 2)
+    keras_grads = tape.gradient(loss, [*model.trainable_weights, xt])
+    assert [w.path.split("/")[-1] for w in model.trainable_weights[3:6]] == ["input_peephole", "forget_peephole", "output_peephole"]
+
+    pred, cache = nr.peephole_forward(params, x)
+    np.testing.assert_allclose(pred, model(x).numpy(), rtol=1e-12, atol=1e-12)
+    np_loss, d_out = nr.mse(pred, y)
+    assert np_loss == pytest.approx(float(loss), rel=1e-12)
+    grads, dx = nr.peephole_backward(params, x, cache, d_out)
+    for name, keras_grad in zip(nr.PEEPHOLE_ORDER, keras_grads):
+        np.testing.assert_allclose(grads[name], keras_grad.numpy(), rtol=1e-9, atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(dx, keras_grads[-1].numpy(), rtol=1e-9, atol=1e-12)

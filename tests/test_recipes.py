@@ -97,7 +97,7 @@ def test_unknown_band_key_suggests_the_right_one(tmp_path):
 def test_bad_override_value_names_the_recipe_line_and_variant(tmp_path):
     path = write(tmp_path, BASE + "matrix:\n  model.cell: [lstm, lstmm]\n")
     assert error_of(path) == (
-        f"{path}:3 (variant lstmm): invalid 'model.cell'. Expected one of: 'simple_rnn', 'lstm', 'gru'. Received: 'lstmm'."
+        f"{path}:3 (variant lstmm): invalid 'model.cell'. Expected one of: 'simple_rnn', 'lstm', 'gru', 'peephole_lstm'. Received: 'lstmm'."
     )
 
 

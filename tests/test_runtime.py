@@ -72,6 +72,9 @@ def test_on_a_gpu_cudnn_is_taken_unless_something_blocks_it():
     assert "cuDNN off (masked reviews padded 'pre'" in pre.line()
     simple = resolve(imdb(cell="simple_rnn"), GPU)
     assert (simple.cudnn, simple.cudnn_reason) == (False, "SimpleRNN has no cuDNN kernel")
+    peephole = resolve(imdb(cell="peephole_lstm", jit_compile=True), GPU)
+    assert (peephole.cudnn, peephole.use_cudnn) == (False, "auto")  # no cuDNN kernel to keep out: no use_cudnn argument
+    assert peephole.cudnn_reason == "the peephole LSTM has no cuDNN kernel (cuDNN's LSTM has no peepholes)"
     forced = resolve(imdb(jit_compile=True), GPU)
     assert (forced.jit, forced.cudnn, forced.use_cudnn) == (True, False, False)
     assert forced.cudnn_reason == "XLA cannot use the cuDNN kernels"

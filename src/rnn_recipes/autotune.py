@@ -46,7 +46,7 @@ from rnn_recipes.runtime import Runtime
 MIN_GFLOP = 500.0  # ~25 s of training on this 2-core CPU at the ~20 GFLOP/s an LSTM step reaches
 STEPS = 4  # timed steps per path, after one warm-up step each
 SLOW_STEP_S = 1.0  # when a warm-up step (after the compile) takes longer, time 2 steps per path instead
-GATES = {"simple_rnn": 1, "gru": 3, "lstm": 4}
+GATES = {"simple_rnn": 1, "gru": 3, "lstm": 4, "peephole_lstm": 4}
 
 
 def training_gflop(cfg: Config, x_train: np.ndarray, input_dim: int) -> float:

@@ -167,7 +167,7 @@ def predict(
         typer.Option(help="One text a line, or a .csv/.tsv/.jsonl file's --column.", dir_okay=False),
     ] = None,
     column: Annotated[Optional[str], typer.Option(help="The text column of a table file (default: the run's).")] = None,
-    values: Annotated[Optional[str], typer.Option(help="Sine runs: the window, e.g. 0.1,0.2,0.3.")] = None,
+    values: Annotated[Optional[str], typer.Option(help="Sine and timing runs: the window, e.g. 0.1,0.2,0.3.")] = None,
     csv: Annotated[
         Optional[Path],
         typer.Option("--csv", help="Series runs: forecast the rows after this CSV's last time_steps rows.", dir_okay=False),

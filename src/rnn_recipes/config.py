@@ -131,7 +131,8 @@ class EncodingConfig(Section):
 class ModelConfig(Section):
     """The recurrent stack and its head."""
 
-    cell: Literal["simple_rnn", "lstm", "gru"] = "lstm"
+    # peephole_lstm: an LSTM whose gates also read the cell state (Gers and Schmidhuber 2000; cells.py)
+    cell: Literal["simple_rnn", "lstm", "gru", "peephole_lstm"] = "lstm"
     units: int = Field(64, ge=1, le=65_536)
     layers: int = Field(1, ge=1, le=16)
     bidirectional: bool = False
@@ -238,14 +239,14 @@ class Config(Section):
     name: str = Field("run", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     seed: int = Field(42, ge=0, lt=2**32)  # NumPy's seed range
     data: DataConfig
-    encoding: EncodingConfig | None = None  # token datasets; None for sine and series
+    encoding: EncodingConfig | None = None  # token datasets; None for sine, series and timing
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     output: OutputConfig = OutputConfig()
 
     @model_validator(mode="after")
     def _encoding_fits_data(self) -> Config:
-        if self.data.kind in ("sine", "series"):
+        if self.data.kind in ("sine", "series", "timing"):
             if self.encoding is not None:
                 raise ValueError(f"{self.data.kind} feeds raw values; remove the encoding section")
         elif self.encoding is None:
@@ -292,8 +293,8 @@ MAX_PARAMETERS = 500_000_000  # 2 GB of float32 weights, 6 GB with Adam's two sl
 def estimated_parameters(cfg: Config) -> float:
     """The parameter count a config implies, from the config alone (a text vocabulary counts as max_vocab, else 0).
 
-    Recurrent layers: gates x (input x units + units x units + 2 units), twice
-    when bidirectional; plus the embedding and the head.
+    Recurrent layers: gates x (input x units + units x units + 2 units), plus
+    3 units of peepholes, twice when bidirectional; plus the embedding and the head.
     """
     d, enc, m = cfg.data, cfg.encoding, cfg.model
     vocab = d.num_words if d.kind == "imdb" else (d.max_vocab or 0) if d.kind == "text" else 0
@@ -303,15 +304,17 @@ def estimated_parameters(cfg: Config) -> float:
         width, params = enc.dim, float(vocab) * enc.dim
     else:
         width, params = (vocab if enc.kind == "onehot" else 1), 0.0
-    gates = {"simple_rnn": 1, "gru": 3, "lstm": 4}[m.cell]
+    gates = {"simple_rnn": 1, "gru": 3, "lstm": 4, "peephole_lstm": 4}[m.cell]
+    peepholes = 3 if m.cell == "peephole_lstm" else 0  # one diagonal weight per unit for the i, f and o gates
     directions = 2 if m.bidirectional else 1
     for _ in range(m.layers):
-        params += directions * gates * (float(width) * m.units + float(m.units) * m.units + 2 * m.units)
+        params += directions * (gates * (float(width) * m.units + float(m.units) * m.units + 2 * m.units) + peepholes * m.units)
         width = m.units * (directions if m.merge_mode == "concat" else 1)
     if m.dense_units:
         params += float(width) * m.dense_units + m.dense_units
         width = m.dense_units
-    outputs = max(vocab, 1) if d.kind == "text" else 1  # next token over the vocabulary; one value otherwise
+    # next token over the vocabulary; a timing run's one class per interval; one value otherwise
+    outputs = max(vocab, 1) if d.kind == "text" else d.max_gap - d.min_gap + 1 if d.kind == "timing" else 1
     return params + float(width) * outputs + outputs
 
 

@@ -4,6 +4,8 @@
 the `Config` that joins them) and the checks across sections; this module
 holds `Section`, the base every section of the schema shares.
 
+`timing` (generated spike intervals, for the peephole LSTM recipe) is defined here too.
+
 May import: nothing of the project.
 """
 
@@ -176,7 +178,34 @@ class LabelledTextData(Section):
         return self
 
 
-DataConfig = Annotated[ImdbData | TextData | SineData | SeriesData | LabelledTextData, Field(discriminator="kind")]
+class TimingData(Section):
+    """Generated spike trains: the interval between two spikes, to be named exactly (a class per interval).
+
+    The peephole paper's task of measuring spike delays (Gers, Schraudolph and
+    Schmidhuber 2002): nothing but the count of steps between the spikes tells
+    the classes apart, and zeros follow the second spike until the sequence ends.
+    """
+
+    kind: Literal["timing"] = "timing"
+    time_steps: int = Field(50, ge=3, le=100_000, description="steps per sequence")
+    min_gap: int = Field(10, ge=1, description="the shortest interval between the spikes (class 0)")
+    max_gap: int = Field(19, ge=1, description="the longest interval (class max_gap - min_gap)")
+    train_size: int = Field(3000, ge=2, le=10_000_000, description="sequences generated to train and validate on")
+    test_size: int = Field(1000, ge=1, le=10_000_000, description="sequences generated to test on, from their own stream")
+    val_split: float = Field(0.1, ge=0.0, lt=1.0, description="the share of train_size held out to validate")
+    noise: float = Field(0.0, ge=0.0, le=10.0, description="std of Gaussian noise added to every step")
+
+    @model_validator(mode="after")
+    def _gaps_fit(self) -> TimingData:
+        if not self.min_gap < self.max_gap < self.time_steps:
+            raise ValueError(f"need min_gap < max_gap < time_steps (two classes or more, both spikes inside a "
+                             f"sequence); received {self.min_gap}, {self.max_gap}, {self.time_steps}")
+        return self
+
+
+DataConfig = Annotated[
+    ImdbData | TextData | SineData | SeriesData | LabelledTextData | TimingData, Field(discriminator="kind")
+]
 # each data section by its `kind` tag, in the order the union lists them
 DATA_MODELS: dict[str, type[BaseModel]] = {
     m.model_fields["kind"].default: m for m in typing.get_args(typing.get_args(DataConfig)[0])

@@ -1,4 +1,4 @@
-"""Datasets: IMDB reviews, a text corpus, series (the seed's sine, CSV files) and labelled text, as arrays.
+"""Datasets: IMDB reviews, a text corpus, series (the seed's sine, CSV files), labelled text and timing, as arrays.
 
 Each loader turns a validated data config into a `Dataset` of NumPy arrays.
 Token data is integer ids of shape (N, T); series are float values of shape
@@ -22,6 +22,7 @@ from rnn_recipes.errors import DataError
 from rnn_recipes.fetch import fetched, max_data_bytes
 from rnn_recipes.fileio import read_text_bounded
 from rnn_recipes.imdb import imdb_spec, load_imdb
+from rnn_recipes.timing import load_timing, timing_spec
 
 
 
@@ -31,7 +32,7 @@ def load_dataset(cfg: Config) -> Dataset:
 
     loaders = {
         "imdb": load_imdb, "text": load_text, "sine": load_series, "series": load_series,
-        "labelled_text": load_labelled_text,
+        "labelled_text": load_labelled_text, "timing": load_timing,
     }
     return loaders[cfg.data.kind](cfg.data, cfg.seed)
 
@@ -46,7 +47,7 @@ def data_spec(cfg: Config) -> DataSpec:
     nothing downloads)."""
     if cfg.data.kind == "labelled_text":  # the vocabulary's size depends on the seeded split
         return load_dataset(cfg).spec
-    specs = {"imdb": imdb_spec, "text": text_spec, "sine": series_spec, "series": series_spec}
+    specs = {"imdb": imdb_spec, "text": text_spec, "sine": series_spec, "series": series_spec, "timing": timing_spec}
     return specs[cfg.data.kind](cfg.data)
 
 

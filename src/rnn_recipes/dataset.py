@@ -16,6 +16,7 @@ from rnn_recipes.forecast_baselines import SeriesInfo
 # the task each kind of data poses; `rnn_recipes.tasks` says what a task means
 TASK_OF_KIND = {
     "imdb": "binary", "text": "next_token", "sine": "regression", "series": "regression", "labelled_text": "multiclass",
+    "timing": "multiclass",
 }
 
 

@@ -60,13 +60,14 @@ ACTIVATIONS = {
 class _Cell:
     """One direction of one recurrent layer, with Keras' weight layout."""
 
-    kind: str  # "simple_rnn" | "lstm" | "gru"
+    kind: str  # "simple_rnn" | "lstm" | "gru" | "peephole_lstm"
     kernel: np.ndarray
     recurrent: np.ndarray
     bias: np.ndarray
     activation: str
     recurrent_activation: str = "sigmoid"
     go_backwards: bool = False
+    peepholes: tuple[np.ndarray, ...] = ()  # peephole_lstm: the input, forget and output gates' diagonal weights
 
     @property
     def units(self) -> int:
@@ -74,7 +75,7 @@ class _Cell:
 
     def zero_state(self) -> tuple[np.ndarray, ...]:
         h = np.zeros(self.units, np.float32)
-        return (h, h.copy()) if self.kind == "lstm" else (h,)
+        return (h, h.copy()) if self.kind in ("lstm", "peephole_lstm") else (h,)
 
     def step(self, x_proj: np.ndarray, state: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
         """Advance one step given the input already multiplied by the kernel (plus input bias)."""
@@ -87,6 +88,13 @@ class _Cell:
             i, f, g, o = np.split(z, 4)
             c = rec_act(f) * state[1] + rec_act(i) * act(g)
             return (rec_act(o) * act(c), c)
+        if self.kind == "peephole_lstm":  # the gates also read the cell state (rnn_recipes.cells)
+            z = x_proj + h @ self.recurrent
+            i, f, g, o = np.split(z, 4)
+            p_i, p_f, p_o = self.peepholes
+            c_prev = state[1]
+            c = rec_act(f + p_f * c_prev) * c_prev + rec_act(i + p_i * c_prev) * act(g)
+            return (rec_act(o + p_o * c) * act(c), c)
         # GRU with reset_after=True (Keras' default): the reset gate scales the
         # recurrent projection, which carries its own bias row.
         u = self.units
@@ -113,11 +121,14 @@ class _Cell:
         return out, state
 
 
+RECURRENT = {"SimpleRNN": "simple_rnn", "LSTM": "lstm", "GRU": "gru", "PeepholeLSTM": "peephole_lstm"}
+
+
 def _cell_from_keras(layer, go_backwards: bool = False) -> _Cell:
-    kind = {"SimpleRNN": "simple_rnn", "LSTM": "lstm", "GRU": "gru"}[type(layer).__name__]
+    kind = RECURRENT[type(layer).__name__]
     if kind == "gru" and not layer.cell.reset_after:
         raise GenerateError("GRU with reset_after=False is not supported by the generator")
-    kernel, recurrent, bias = (np.asarray(w, np.float32) for w in layer.get_weights())
+    kernel, recurrent, bias, *peepholes = (np.asarray(w, np.float32) for w in layer.get_weights())
     rec_act = getattr(layer.cell, "recurrent_activation", None)
     return _Cell(
         kind,
@@ -127,6 +138,7 @@ def _cell_from_keras(layer, go_backwards: bool = False) -> _Cell:
         activation=layer.cell.activation.__name__,
         recurrent_activation=rec_act.__name__ if rec_act else "sigmoid",
         go_backwards=go_backwards,
+        peepholes=tuple(peepholes),
     )
 
 
@@ -154,7 +166,7 @@ class Engine:
                 self.encoding, self.embedding = "embedding", np.asarray(layer.embeddings, np.float32)
             elif name == "CategoryEncoding":
                 self.encoding, self.vocab_size = "onehot", layer.num_tokens
-            elif name in ("SimpleRNN", "LSTM", "GRU"):
+            elif name in RECURRENT:
                 self.layers.append((_cell_from_keras(layer),))
                 self.merge_modes.append(None)
             elif name == "Bidirectional":

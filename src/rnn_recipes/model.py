@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 from rnn_recipes import runtime, tasks
 from rnn_recipes.backend import import_keras
+from rnn_recipes.cells import PeepholeLSTM
 from rnn_recipes.config import Config
 from rnn_recipes.dataset import DataSpec
 from rnn_recipes.runtime import Runtime
@@ -21,6 +22,7 @@ CELLS = {
     "simple_rnn": keras.layers.SimpleRNN,
     "lstm": keras.layers.LSTM,
     "gru": keras.layers.GRU,
+    "peephole_lstm": PeepholeLSTM,
 }
 
 EMBEDDING_INITIALIZERS = {
@@ -60,7 +62,7 @@ def _recurrent_layer(cfg: Config, rt: Runtime, index: int, return_sequences: boo
     m = cfg.model
     regularizer = keras.regularizers.L1L2(m.l1, m.l2) if (m.l1 or m.l2) else None
     # Keras' auto unless the runtime keeps cuDNN out (XLA, or a mask cuDNN cannot read on a GPU)
-    extra = {} if m.cell == "simple_rnn" or rt.use_cudnn == "auto" else {"use_cudnn": rt.use_cudnn}
+    extra = {} if not runtime.has_cudnn_kernel(m.cell) or rt.use_cudnn == "auto" else {"use_cudnn": rt.use_cudnn}
     layer = CELLS[m.cell](
         m.units,
         activation=m.activation,

@@ -1,4 +1,4 @@
-"""A from-scratch NumPy SimpleRNN regressor: forward pass, backpropagation through time, SGD.
+"""From-scratch NumPy RNN regressors: the seed's SimpleRNN (forward, BPTT, SGD) and a peephole LSTM's forward and BPTT.
 
 The sine seed's network, kept as a reference that a reader can follow line by
 line and that the tests hold Keras to:
@@ -11,6 +11,10 @@ trained one window at a time with plain SGD, each gradient clipped to
 [-1, 1]. Weights use Keras' layouts (SimpleRNN kernel (in, units),
 recurrent_kernel (units, units), bias (units,); Dense kernel (units, out),
 bias (out,)), so `keras_weights(params)` loads into `SimpleRNN` + `Dense`.
+
+The peephole LSTM (`peephole_forward`, `peephole_backward`, at the end) is
+the reference `rnn_recipes.cells.PeepholeLSTM` is held to; its weights in
+`PEEPHOLE_ORDER` load into `PeepholeLSTM` + `Dense`.
 
 Example:
     >>> rng = np.random.default_rng(0)
@@ -184,3 +188,106 @@ def fit_sine(
     test_mse, _ = mse(forward(params, x_test)[0], y_test)
     persistence, _ = mse(x_test[:, -1], y_test)
     return SineResult(params, losses, test_mse, persistence)
+
+
+# --- the peephole LSTM ------------------------------------------------------------
+#
+# A reference for rnn_recipes.cells.PeepholeLSTM, held to it and to finite
+# differences by tests/test_numpy_rnn.py:
+#
+#     z   = x_t W + h_{t-1} U + b,  split into the i, f, c, o gates' parts
+#     i_t = sigmoid(z_i + p_i c_{t-1}),  f_t = sigmoid(z_f + p_f c_{t-1}),  g_t = tanh(z_c)
+#     c_t = f_t c_{t-1} + i_t g_t
+#     o_t = sigmoid(z_o + p_o c_t),      h_t = o_t tanh(c_t),  h_0 = c_0 = 0
+#     y   = h_T W_y + b_y
+
+PEEPHOLE_ORDER = ("kernel", "recurrent", "bias", "peep_i", "peep_f", "peep_o", "dense", "dense_bias")
+
+
+def peephole_init_params(rng: np.random.Generator, n_in: int = 1, units: int = 16, n_out: int = 1) -> Params:
+    """Uniform(-1/sqrt(units), 1/sqrt(units)) weights, peepholes included, zero biases; `PEEPHOLE_ORDER`'s layouts."""
+    s = 1.0 / np.sqrt(units)
+    return {
+        "kernel": rng.uniform(-s, s, (n_in, 4 * units)),
+        "recurrent": rng.uniform(-s, s, (units, 4 * units)),
+        "bias": np.zeros(4 * units),
+        "peep_i": rng.uniform(-s, s, units),
+        "peep_f": rng.uniform(-s, s, units),
+        "peep_o": rng.uniform(-s, s, units),
+        "dense": rng.uniform(-s, s, (units, n_out)),
+        "dense_bias": np.zeros(n_out),
+    }
+
+
+def _sigmoid(a: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+def peephole_forward(params: Params, x: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Run the peephole LSTM and its dense head over `x` (batch, time, n_in).
+
+    Returns:
+        (outputs (batch, n_out), the per-step values backward needs: gates i, f, g, o and
+        states c, h, each (batch, time + 1, units) with index 0 the zero initial state).
+    """
+    batch, steps, _ = x.shape
+    u = params["recurrent"].shape[0]
+    cache = {k: np.zeros((batch, steps + 1, u)) for k in ("i", "f", "g", "o", "c", "h")}
+    for t in range(1, steps + 1):
+        c_prev, h_prev = cache["c"][:, t - 1], cache["h"][:, t - 1]
+        z_i, z_f, z_c, z_o = np.split(x[:, t - 1] @ params["kernel"] + h_prev @ params["recurrent"] + params["bias"], 4, axis=-1)
+        i = _sigmoid(z_i + params["peep_i"] * c_prev)
+        f = _sigmoid(z_f + params["peep_f"] * c_prev)
+        g = np.tanh(z_c)
+        c = f * c_prev + i * g
+        o = _sigmoid(z_o + params["peep_o"] * c)  # the output gate sees the new cell state
+        for k, v in zip(("i", "f", "g", "o", "c", "h"), (i, f, g, o, c, o * np.tanh(c))):
+            cache[k][:, t] = v
+    return cache["h"][:, -1] @ params["dense"] + params["dense_bias"], cache
+
+
+def peephole_backward(params: Params, x: np.ndarray, cache: dict[str, np.ndarray], d_out: np.ndarray) -> tuple[Params, np.ndarray]:
+    """Backpropagation through time for `peephole_forward`.
+
+    Args:
+        params: the weights `peephole_forward` used.
+        x: its input (batch, time, n_in).
+        cache: the per-step values it returned.
+        d_out: the loss gradient with respect to the outputs (batch, n_out).
+
+    Returns:
+        (gradient of every weight, gradient with respect to `x`).
+    """
+    grads = {k: np.zeros_like(v, dtype=float) for k, v in params.items()}
+    grads["dense"] = cache["h"][:, -1].T @ d_out
+    grads["dense_bias"] = d_out.sum(axis=0)
+    dx = np.zeros_like(x, dtype=float)
+    dh = d_out @ params["dense"].T
+    dc = np.zeros_like(dh)  # what c_t's later steps send back
+    for t in range(x.shape[1], 0, -1):
+        i, f, g, o, c = (cache[k][:, t] for k in ("i", "f", "g", "o", "c"))
+        c_prev, h_prev = cache["c"][:, t - 1], cache["h"][:, t - 1]
+        tanh_c = np.tanh(c)
+        da_o = dh * tanh_c * o * (1.0 - o)
+        dc = dc + dh * o * (1.0 - tanh_c**2) + da_o * params["peep_o"]  # through h_t and through o_t's peephole
+        da_i = dc * g * i * (1.0 - i)
+        da_f = dc * c_prev * f * (1.0 - f)
+        dz = np.concatenate([da_i, da_f, dc * i * (1.0 - g**2), da_o], axis=-1)
+        grads["peep_i"] += (da_i * c_prev).sum(axis=0)
+        grads["peep_f"] += (da_f * c_prev).sum(axis=0)
+        grads["peep_o"] += (da_o * c).sum(axis=0)
+        grads["kernel"] += x[:, t - 1].T @ dz
+        grads["recurrent"] += h_prev.T @ dz
+        grads["bias"] += dz.sum(axis=0)
+        dx[:, t - 1] = dz @ params["kernel"].T
+        dh = dz @ params["recurrent"].T
+        dc = dc * f + da_i * params["peep_i"] + da_f * params["peep_f"]  # on to c_{t-1}
+    return grads, dx
+
+
+def peephole_loss_and_grads(params: Params, x: np.ndarray, target: np.ndarray) -> tuple[float, Params]:
+    """The MSE loss of the peephole LSTM regressor on (x, target) and the gradient of every weight."""
+    pred, cache = peephole_forward(params, x)
+    loss, d_out = mse(pred, target)
+    grads, _ = peephole_backward(params, x, cache, d_out)
+    return loss, grads

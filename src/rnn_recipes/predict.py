@@ -94,15 +94,18 @@ def _text_predictor(run, task) -> Predictor:
 
 
 def _sine_predictor(run, task) -> Predictor:
+    """The next value after a window (sine), or the interval between a window's two spikes (timing)."""
     model = run.load_model()
-    window = run.config.data.time_steps
+    d = run.config.data
+    window = d.time_steps
+    labels = [f"gap {g}" for g in range(d.min_gap, d.max_gap + 1)] if d.kind == "timing" else None
 
     def values(v: Sequence[float]) -> list[float]:
         if len(v) < window:
             raise InputError(f"--values has {len(v)} numbers; this run reads a window of {window} (data.time_steps)")
         return list(v)[-window:]
 
-    return Predictor("sine", task, None, "values", "",
+    return Predictor(d.kind, task, labels, "values", "",
                      lambda batch: np.asarray(model.predict_on_batch(np.array([values(v) for v in batch], np.float32)[..., None])))
 
 
@@ -127,7 +130,8 @@ def load_predictor(run_dir: Path) -> Predictor:
     kind = run.config.data.kind
     if kind == "series":
         raise InputError(f"{run_dir} is a series run: it forecasts from a CSV's last rows; give --csv FILE")
-    makers = {"labelled_text": _labelled_predictor, "text": _text_predictor, "sine": _sine_predictor, "imdb": _imdb_predictor}
+    makers = {"labelled_text": _labelled_predictor, "text": _text_predictor, "sine": _sine_predictor, "imdb": _imdb_predictor,
+              "timing": _sine_predictor}
     return makers[kind](run, task)
 
 

@@ -171,6 +171,11 @@ def mask_not_at_the_end(cfg: Config) -> bool:
     return cfg.encoding is not None and cfg.encoding.mask_zero and cfg.data.padding == "pre"
 
 
+def has_cudnn_kernel(cell: str) -> bool:
+    """Whether Keras' layer for `cell` may take a cuDNN kernel (and so takes a `use_cudnn` argument)."""
+    return cell in ("lstm", "gru")
+
+
 def cudnn_blocker(cfg: Config) -> str | None:
     """Why this config's LSTM/GRU layers cannot take the cuDNN kernel on a GPU, or None if they can.
 
@@ -182,6 +187,8 @@ def cudnn_blocker(cfg: Config) -> str | None:
     m = cfg.model
     if m.cell == "simple_rnn":
         return "SimpleRNN has no cuDNN kernel"
+    if m.cell == "peephole_lstm":
+        return "the peephole LSTM has no cuDNN kernel (cuDNN's LSTM has no peepholes)"
     if m.activation != "tanh" or m.recurrent_dropout:
         return "cuDNN needs activation: tanh and recurrent_dropout: 0"
     if mask_not_at_the_end(cfg):
@@ -199,7 +206,7 @@ def decide_cudnn(cfg: Config, machine: Machine, jit: bool | str) -> tuple[bool |
     check at run time.
     """
     use_cudnn: bool | str = "auto"
-    if cfg.model.cell != "simple_rnn" and (jit is True or (mask_not_at_the_end(cfg) and machine.gpu)):
+    if has_cudnn_kernel(cfg.model.cell) and (jit is True or (mask_not_at_the_end(cfg) and machine.gpu)):
         use_cudnn = False
     if not machine.gpu:
         return None, "no GPU", use_cudnn
