@@ -56,6 +56,18 @@ def test_serve_refuses_a_directory_that_is_not_a_run_in_one_line(cli, tmp_path):
     assert "127.0.0.1" in help_text and "--port" in help_text
 
 
+@pytest.mark.slow
+def test_rnn_serve_binds_to_loopback_unless_told_otherwise(cli, tiny_runs, monkeypatch):
+    import uvicorn
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    assert cli("serve", tiny_runs["sine_simple_rnn"]).exit_code == 0
+    assert cli("serve", tiny_runs["sine_simple_rnn"], "--host", "0.0.0.0", "--port", "0", "--max-sessions", "3").exit_code == 0
+    assert [(kw["host"], kw["port"]) for _, kw in calls] == [("127.0.0.1", 8000), ("0.0.0.0", 0)]
+    assert calls[1][0].state.served.kind == "sine"
+
+
 # --- /health, /info, /predict for every task kind --------------------------------------------
 
 

@@ -203,6 +203,8 @@ def _warm_up(served: Served) -> None:
     try:
         for batch in (sample, sample * 2):
             p.outputs(batch)
+        if p.ids is not None:  # a session's first piece of text: the vectorizer's trace
+            p.ids(sample[0])
     except UserError:
         pass
 
