@@ -300,3 +300,11 @@ def test_uvicorn_serves_the_app_on_loopback(tiny_runs):
         server.should_exit = True
         thread.join(10)
     assert not thread.is_alive()
+
+
+def test_the_load_test_counts_every_answer_and_every_5xx():
+    from benchmarks.serve import load
+
+    answers = iter(range(10**6))
+    result = load("http://127.0.0.1:9", lambda http: 500 if next(answers) % 4 == 0 else 200, clients=2, seconds=0.2)
+    assert result["n"] > 0 and result["5xx"] == (result["n"] + 3) // 4 and result["p50"] <= result["p99"]
