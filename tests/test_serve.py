@@ -256,7 +256,10 @@ def test_malformed_bodies_never_get_a_5xx(clients):
     bodies = (st.binary(max_size=200)
               | json_values.map(lambda v: json.dumps(v).encode())
               | st.dictionaries(keys, json_values, max_size=4).map(lambda v: json.dumps(v).encode()))
-    paths = st.sampled_from(["/predict", "/generate", "/sessions", "/sessions/x/text", "/sessions/x/generate"])
+    from urllib.parse import quote
+
+    paths = (st.sampled_from(["/predict", "/generate", "/sessions", "/sessions/x/text", "/sessions/x/generate"])
+             | st.text(max_size=30).map(lambda sid: f"/sessions/{quote(sid, safe='')}/text"))
     for run in ("reviews_lstm", "text_char_lstm"):
         client = clients[run]
         sid = client.post("/sessions", json={}).json()["session"]

@@ -233,7 +233,9 @@ def _validation_message(exc: ValidationError) -> tuple[int, str]:
 async def _body(request: Request, model: type[BaseModel], max_body: int) -> BaseModel:
     """The request body read with a size cap and checked against `model`."""
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > max_body):
+    if declared is not None and not declared.isdigit():
+        raise RequestError(f"Content-Length {declared[:40]!r} is not a number of bytes", 400)
+    if declared is not None and int(declared) > max_body:
         raise RequestError(f"the body has {declared} bytes; the most this server reads is {max_body:,}", 413)
     chunks, size = [], 0
     async for chunk in request.stream():
