@@ -32,7 +32,7 @@ ORDER = [
     "checkpoint", "distribute", "autotune",
     # commands as library functions
     "train", "evaluate", "predict_input", "predict", "generate", "sessions", "diagnose", "recipes", "leaderboard",
-    "serve",
+    "served", "serve",
     # the command line
     "cli_common", "cli_recipes", "cli", "__main__",
 ]

@@ -28,10 +28,6 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
-import threading
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
@@ -43,12 +39,11 @@ from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, ValidationError,
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from rnn_recipes import tasks
-from rnn_recipes.data import task_name
-from rnn_recipes.engine import Engine
+from rnn_recipes import served as run_api
 from rnn_recipes.errors import UserError
 from rnn_recipes.generate import check_settings
-from rnn_recipes.sessions import Limits, SessionError, SessionReader, SessionStore, session_refusal
+from rnn_recipes.served import RequestError, Served, generator_of, load_served, reads, store_of
+from rnn_recipes.sessions import Limits, SessionStore
 
 log = logging.getLogger("rnn_recipes.serve")
 
@@ -56,15 +51,6 @@ MAX_BODY = 1_048_576  # bytes of one request body
 MAX_BATCH = 256  # inputs of one /predict request
 MAX_TEXT = 100_000  # characters of one text
 MAX_VALUES = 100_000  # numbers of one window
-MODEL_WAIT = 30.0  # seconds a request waits for the model before a 503
-
-
-class RequestError(UserError):
-    """A request the server refuses; `status` is its HTTP status."""
-
-    def __init__(self, message: str, status: int = 422):
-        super().__init__(message)
-        self.status = status
 
 
 # --- request bodies ----------------------------------------------------------------
@@ -109,104 +95,6 @@ class SessionText(_Body):
     text: Text = ""
     top_k: TopK = 5
     detail: bool = False
-
-
-# --- the run, loaded once ----------------------------------------------------------
-
-
-@dataclass
-class Served:
-    """A finished run ready to answer: its predictor (or forecaster), its generator, its sessions."""
-
-    path: Path
-    kind: str
-    task: tasks.Task
-    window: int | None
-    predictor: object = None  # predict.Predictor
-    forecaster: object = None  # forecast.load_forecaster's function
-    generator: object = None  # generate.TextGenerator
-    store: SessionStore | None = None
-    refusal: str | None = None
-    # one model call at a time: a Keras predict function is not meant to run in two threads at once
-    model_lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @contextmanager
-    def locked(self):
-        """Hold the model for one call; a wait over `MODEL_WAIT` seconds is a 503."""
-        if not self.model_lock.acquire(timeout=MODEL_WAIT):
-            raise RequestError(f"the model has been busy for over {MODEL_WAIT:g} s; try again", 503)
-        try:
-            yield
-        finally:
-            self.model_lock.release()
-
-
-def _reader(run, predictor, limits: Limits) -> SessionReader:
-    d = run.config.data
-    if d.kind == "text":
-        return SessionReader(predictor.ids, None, final=d.level == "char", limit=limits.max_tokens)
-    window = d.maxlen if d.kind == "imdb" else d.seq_length
-    masked = run.config.encoding.kind == "embedding" and run.config.encoding.mask_zero
-    return SessionReader(predictor.ids, window, d.padding, d.truncating, masked, limit=max(window, limits.max_tokens))
-
-
-def load_served(run_dir: Path, limits: Limits = Limits()) -> Served:
-    """Read a finished run once: its predictor or forecaster, its `Engine` and session store where it can keep them."""
-    from rnn_recipes.runs import load_run
-
-    run = load_run(Path(run_dir))
-    kind = run.config.data.kind
-    task = tasks.get(task_name(run.config))
-    window = {"imdb": "maxlen", "text": "seq_length", "labelled_text": "seq_length"}.get(kind, "time_steps")
-    served = Served(Path(run_dir), kind, task, getattr(run.config.data, window, None))
-    if kind == "series":
-        from rnn_recipes.forecast import load_forecaster
-
-        served.forecaster = load_forecaster(run_dir)
-        served.refusal = session_refusal(None, None)
-        return served
-    from rnn_recipes.predict import load_predictor
-
-    served.predictor = load_predictor(run_dir)
-    if kind == "text":
-        from rnn_recipes.generate import load_generator
-
-        served.generator = load_generator(Path(run_dir))
-        engine = served.generator.engine
-    elif served.predictor.ids is not None:
-        try:
-            engine = Engine(run.load_model())
-        except UserError as exc:
-            engine, served.refusal = None, f"its model cannot be stepped: {exc}"
-    else:
-        engine = None
-    reader = _reader(run, served.predictor, limits) if served.predictor.ids is not None else None
-    served.refusal = served.refusal or session_refusal(engine, reader)
-    if served.refusal is None:
-        served.store = SessionStore(engine, reader, limits)
-    return served
-
-
-def _warm_up(served: Served) -> None:
-    """One prediction at start, so the first request does not pay for tracing the model."""
-    p = served.predictor
-    if p is None:
-        return
-    if p.reads == "values":
-        sample = [[0.0] * served.window]
-    elif served.kind == "text":
-        vocab = [t for t in p.labels if t.strip()] or p.labels
-        sep = "" if served.generator.data.level == "char" else " "
-        sample = [sep.join(vocab[i % len(vocab)] for i in range(served.window))]
-    else:
-        sample = ["good"]
-    try:
-        for batch in (sample, sample * 2):
-            p.outputs(batch)
-        if p.ids is not None:  # a session's first piece of text: the vectorizer's trace
-            p.ids(sample[0])
-    except UserError:
-        pass
 
 
 # --- the app -----------------------------------------------------------------------
@@ -269,7 +157,7 @@ def create_app(run_dir: Path | str, limits: Limits = Limits(), *, max_body: int 
     """
     served = load_served(Path(run_dir), limits)
     if warm:
-        _warm_up(served)
+        run_api.warm_up(served)
     app = FastAPI(title="rnn serve", version="1", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.served = served
 
@@ -299,7 +187,7 @@ def create_app(run_dir: Path | str, limits: Limits = Limits(), *, max_body: int 
         p = served.predictor
         return {
             "run": str(served.path), "kind": served.kind, "task": served.task.name,
-            "reads": _reads(served), "window": served.window,
+            "reads": reads(served), "window": served.window,
             "labels": None if p is None or served.kind == "text" else p.labels,
             "vocab_size": len(p.labels) if p is not None and served.kind == "text" else None,
             "generate": served.generator is not None,
@@ -313,12 +201,13 @@ def create_app(run_dir: Path | str, limits: Limits = Limits(), *, max_body: int 
     @app.post("/predict")
     async def predict(request: Request):
         body = await _body(request, PredictBody, max_body)
-        return {"predictions": await run_in_threadpool(_predict, served, body)}
+        return {"predictions": await run_in_threadpool(
+            lambda: run_api.predict(served, body.texts, body.values, body.csv, top_k=body.top_k, detail=body.detail))}
 
     @app.post("/generate")
     async def generate(request: Request):
         body = await _body(request, GenerateBody, max_body)
-        g = _generator(served)
+        g = generator_of(served)
         _check_sampling(body, limits, mode=body.mode)
         ids = g.seed_ids(body.seed)
         pieces = g.stream(ids, body.length, temperature=body.temperature, top_k=body.top_k,
@@ -328,7 +217,7 @@ def create_app(run_dir: Path | str, limits: Limits = Limits(), *, max_body: int 
     @app.post("/sessions", status_code=201)
     async def open_session(request: Request):
         body = await _body(request, SessionText, max_body)
-        store = _store(served)
+        store = store_of(served)
         session = store.open()
         try:
             return await run_in_threadpool(_feed, served, session.id, body)
@@ -343,19 +232,19 @@ def create_app(run_dir: Path | str, limits: Limits = Limits(), *, max_body: int 
 
     @app.get("/sessions/{sid}")
     async def show(sid: str):
-        return await run_in_threadpool(_show, served, sid)
+        return await run_in_threadpool(run_api.show, served, sid)
 
     @app.delete("/sessions/{sid}")
     async def close(sid: str):
-        await run_in_threadpool(_store(served).close, sid)
+        await run_in_threadpool(store_of(served).close, sid)
         return {"closed": sid}
 
     @app.post("/sessions/{sid}/generate")
     async def continue_session(sid: str, request: Request):
         body = await _body(request, Sampling, max_body)
-        g = _generator(served)
+        g = generator_of(served)
         _check_sampling(body, limits)
-        store = _store(served)
+        store = store_of(served)
         session = await run_in_threadpool(store.acquire, sid)
         try:
             pieces = session.continue_text(
@@ -377,73 +266,14 @@ def _held(lines, store: SessionStore, session):
         store.release(session)
 
 
-def _store(served: Served) -> SessionStore:
-    if served.store is None:
-        raise RequestError(f"this {served.kind} run cannot keep sessions: {served.refusal}", 400)
-    return served.store
-
-
-def _generator(served: Served):
-    if served.generator is None:
-        raise RequestError(f"this is a {served.kind} run; /generate needs a language model (a run of data.kind: text)", 400)
-    return served.generator
+def _feed(served: Served, sid: str, body: SessionText) -> dict:
+    return run_api.feed(served, sid, body.text, top_k=body.top_k, detail=body.detail)
 
 
 def _check_sampling(body: Sampling, limits: Limits, mode: str = "auto") -> None:
     if body.length > limits.max_tokens:
         raise RequestError(f"length: {body.length} tokens asked; this server generates at most {limits.max_tokens:,} a request", 422)
     check_settings(length=body.length, temperature=body.temperature, top_k=body.top_k, rng_seed=body.rng_seed, mode=mode)
-
-
-def _predict(served: Served, body: PredictBody) -> list[dict]:
-    if body.csv is not None:
-        if served.forecaster is None:
-            raise RequestError(f'this is a {served.kind} run: it predicts from "{_reads(served)}", not "csv"')
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "rows.csv"
-            path.write_text(body.csv, encoding="utf-8")
-            try:
-                with served.locked():
-                    return served.forecaster(path)
-            except UserError as exc:
-                raise RequestError(str(exc).replace(str(path), "csv")) from None
-    given = "values" if body.values is not None else "texts"
-    if given != _reads(served):
-        raise RequestError(f'this is a {served.kind} run: it predicts from "{_reads(served)}", not "{given}"')
-    from rnn_recipes.predict import predict_run
-
-    for i, text in enumerate(body.texts or ()):
-        if not text.strip():  # what `rnn predict` refuses too
-            raise RequestError(f"texts.{i}: empty text; expected some text to predict from")
-    with served.locked():
-        return list(predict_run(served.predictor, body.texts, body.values, top_k=body.top_k, detail=body.detail))
-
-
-def _reads(served: Served) -> str:
-    if served.predictor is None:
-        return "csv"
-    return "values" if served.predictor.reads == "values" else "texts"
-
-
-def _feed(served: Served, sid: str, body: SessionText) -> dict:
-    store = served.store
-    session = store.acquire(sid)
-    try:
-        output = session.feed(body.text, store.limits.max_chars)
-        prediction = (served.task.present(output, labels=served.predictor.labels, top_k=body.top_k, detail=body.detail)
-                      if session.ids else None)
-        return {"session": sid, "tokens": len(session.ids), "steps": session.steps, "prediction": prediction}
-    finally:
-        store.release(session)
-
-
-def _show(served: Served, sid: str) -> dict:
-    store = _store(served)
-    session = store.acquire(sid)
-    try:
-        return {"session": sid, "text": session.text, "tokens": len(session.ids), "steps": session.steps}
-    finally:
-        store.release(session)
 
 
 def serve_run(run_dir: Path, host: str = "127.0.0.1", port: int = 8000, limits: Limits = Limits(),
