@@ -192,6 +192,17 @@ def test_a_language_model_session_predicts_and_continues_from_its_state(clients,
     assert client.get(f"/sessions/{other_sid}").json()["text"] == "zzz"
 
 
+@pytest.mark.slow
+def test_a_word_level_session_steps_a_growing_word_on_a_copy_and_equals_predict(clients):
+    client = clients["text_word_gru"]
+    text = "the gradient of the loss with"  # seq_length (6) words, sent cut mid-word
+    sid, answers = feed_in_pieces(client, text, cut=4)
+    whole = client.post("/predict", json={"texts": [text]}).json()["predictions"][0]["top"]
+    assert [t["token"] for t in answers[-1]["prediction"]["top"]] == [t["token"] for t in whole]
+    assert [t["probability"] for t in answers[-1]["prediction"]["top"]] == pytest.approx([t["probability"] for t in whole], abs=1e-5)
+    assert answers[-1]["tokens"] == 6 and answers[-1]["steps"] == 5  # "with" may still grow: not carried yet
+
+
 # --- refusals ----------------------------------------------------------------------------------
 
 
