@@ -31,7 +31,8 @@ ORDER = [
     "pipeline", "intervals", "model", "gradguard", "plots", "metrics", "forecast", "numpy_rnn", "engine", "controls",
     "checkpoint", "distribute", "autotune",
     # commands as library functions
-    "train", "evaluate", "predict_input", "predict", "generate", "diagnose", "recipes", "leaderboard",
+    "train", "evaluate", "predict_input", "predict", "generate", "sessions", "diagnose", "recipes", "leaderboard",
+    "served", "serve",
     # the command line
     "cli_common", "cli_recipes", "cli", "__main__",
 ]

@@ -200,6 +200,27 @@ def predict(
             typer.echo(json.dumps(result) if json_lines else format_plain(result))
 
 
+@app.command()
+def serve(
+    run: Annotated[Path, typer.Argument(help="A run directory written by `rnn train`.", show_default=False)],
+    host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 exposes the server to the network.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).", min=0, max=65535)] = 8000,
+    max_sessions: Annotated[int, typer.Option(help="Open sessions at once.", min=1)] = 256,
+    session_ttl: Annotated[float, typer.Option(help="Seconds a session lives after its last use.", min=1)] = 600.0,
+    max_tokens: Annotated[int, typer.Option(help="Tokens a language-model session holds, and /generate's longest answer.", min=1)] = 2048,
+) -> None:
+    """Serve a trained run over HTTP: /predict, /generate, /health, /info and stateful /sessions (see docs/deploy.md)."""
+    with user_errors():
+        from rnn_recipes.runs import load_run
+
+        load_run(run)  # refuse a bad directory before importing TensorFlow and FastAPI
+        from rnn_recipes.serve import serve_run
+        from rnn_recipes.sessions import Limits
+
+        typer.echo(f"serving {run} on http://{host}:{port} (Ctrl-C stops)", err=True)
+        serve_run(run, host, port, Limits(max_sessions=max_sessions, ttl=session_ttl, max_tokens=max_tokens))
+
+
 # --- recipes, sweeps and diagnostics -----------------------------------------
 
 app.add_typer(recipe_app, name="recipe")

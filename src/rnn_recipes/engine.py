@@ -216,13 +216,22 @@ class Engine:
 
     def step(self, token: int, state: list) -> tuple[np.ndarray, list]:
         """Feed one token; return next-token probabilities and the new state (from `zero_state`)."""
+        new_state = self.advance(token, state)
+        return self.readout(new_state), new_state
+
+    def advance(self, token: int, state: list) -> list:
+        """Feed one token and return the new state, without the head; `state` is left as it was."""
         x = self.encode(np.array([token]))[0]
         new_state = []
         for (cell,), s in zip(self.layers, state):
             s = cell.step(cell.input_projection(x), s)
             new_state.append(s)
             x = s[0]
-        return self.head(x), new_state
+        return new_state
+
+    def readout(self, state: list) -> np.ndarray:
+        """The head applied to the last layer's output in `state`: what the model answers after the tokens so far."""
+        return self.head(state[-1][0])
 
 
 def _merge(outs: list[np.ndarray], mode: str) -> np.ndarray:

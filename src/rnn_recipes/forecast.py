@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -82,29 +83,38 @@ def predict_csv(run: str | Path, csv_path: str | Path) -> list[dict]:
         DataError: the CSV is unreadable, lacks a column the run reads, or has
             fewer rows than the window; RunError: `run` is not a finished series run.
     """
+    return load_forecaster(run)(csv_path)
+
+
+def load_forecaster(run: str | Path) -> Callable[[str | Path], list[dict]]:
+    """A series run read once: a function from a CSV path to `predict_csv`'s rows (for a server's many requests)."""
     found = load_run(Path(run))
     meta = read_series_meta(found.path)
     fill = found.config.data.fill if isinstance(found.config.data, SeriesData) else "none"
-    reader = SeriesData(path=str(csv_path), time_column=meta["time_column"], features=meta["features"],
-                        targets=meta["targets"], fill=fill)
-    table = series_csv.read_table(Path(csv_path), reader)
-    steps = meta["time_steps"]
-    if table.rows < steps:
-        raise DataError(f"{csv_path} has {table.rows} rows; the run forecasts from the last {steps} "
-                        f"(its data.time_steps), so give at least {steps}")
-    x = np.stack([table.columns[f] for f in meta["features"]], axis=1)[-steps:]
-    mean = np.array([meta["mean"][f] for f in meta["features"]])
-    std = np.array([meta["std"][f] for f in meta["features"]])
-    window = ((x - mean) / std)[None].astype("float32")
     model = found.load_model()
     info = _info(meta)
-    forecast = info.to_original(rollout(lambda w: model.predict(w, verbose=0), window, info))[0]
-    times = (series_csv.next_times(table.times[-1], table.time_step if table.rows > 1 else meta["time_step"],
-                                   info.horizon)
-             if table.times is not None else None)
-    rows = []
-    for j, values in enumerate(forecast):
-        row = {"step": j + 1, **({"time": times[j]} if times else {})}
-        row.update({t: float(v) for t, v in zip(info.targets, values)})
-        rows.append(row)
-    return rows
+
+    def forecast_csv(csv_path: str | Path) -> list[dict]:
+        reader = SeriesData(path=str(csv_path), time_column=meta["time_column"], features=meta["features"],
+                            targets=meta["targets"], fill=fill)
+        table = series_csv.read_table(Path(csv_path), reader)
+        steps = meta["time_steps"]
+        if table.rows < steps:
+            raise DataError(f"{csv_path} has {table.rows} rows; the run forecasts from the last {steps} "
+                            f"(its data.time_steps), so give at least {steps}")
+        x = np.stack([table.columns[f] for f in meta["features"]], axis=1)[-steps:]
+        mean = np.array([meta["mean"][f] for f in meta["features"]])
+        std = np.array([meta["std"][f] for f in meta["features"]])
+        window = ((x - mean) / std)[None].astype("float32")
+        forecast = info.to_original(rollout(lambda w: model.predict(w, verbose=0), window, info))[0]
+        times = (series_csv.next_times(table.times[-1], table.time_step if table.rows > 1 else meta["time_step"],
+                                       info.horizon)
+                 if table.times is not None else None)
+        rows = []
+        for j, values in enumerate(forecast):
+            row = {"step": j + 1, **({"time": times[j]} if times else {})}
+            row.update({t: float(v) for t, v in zip(info.targets, values)})
+            rows.append(row)
+        return rows
+
+    return forecast_csv

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from rnn_recipes.codec import TextCodec, TokenError
+from rnn_recipes.config_data import TextData
 from rnn_recipes.engine import Engine, generate
 from rnn_recipes.errors import GenerateError
 
@@ -87,8 +89,14 @@ def generate_from_run(
         >>> print("hel" + "".join(generate_from_run("hel", run_dir, length=8, temperature=0)))  # doctest: +SKIP
         hello world
     """
-    from rnn_recipes.runs import load_run
+    check_settings(length=length, temperature=temperature, top_k=top_k, rng_seed=rng_seed, mode=mode)
+    loaded = load_generator(find_text_run(run, log))
+    ids = _seed_ids(loaded.codec, seed)
+    return loaded.stream(ids, length, temperature=temperature, top_k=top_k, rng_seed=rng_seed, mode=mode)
 
+
+def check_settings(*, length: int, temperature: float, top_k: int | None, rng_seed: int | None, mode: str) -> None:
+    """Refuse generation settings out of range, each with one line naming its option."""
     if length < 1:
         raise GenerateError(f"--length must be at least 1; received {length}")
     if not (temperature == 0 or MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE):  # also refuses nan and inf
@@ -103,15 +111,42 @@ def generate_from_run(
         raise GenerateError(f"--top-k must be at least 1; received {top_k}")
     if mode not in MODES:
         raise GenerateError(f"Invalid `mode`. Expected one of: {', '.join(MODES)}. Received: {mode!r}")
-    run = find_text_run(run, log)
+
+
+@dataclass
+class TextGenerator:
+    """A text run loaded once for generation: its data section, codec and `Engine`."""
+
+    path: Path
+    data: TextData
+    codec: TextCodec
+    engine: Engine
+
+    def seed_ids(self, seed: str) -> list[int]:
+        """The seed as token ids, refused with one line when empty or outside the vocabulary."""
+        return _seed_ids(self.codec, seed)
+
+    def stream(self, ids: list[int], length: int, *, temperature: float = 1.0, top_k: int | None = None,
+               rng_seed: int | None = None, mode: str = "auto") -> Iterator[str]:
+        """The text after the seed `ids`, one decoded token at a time (settings checked by `check_settings`)."""
+        if mode == "auto":
+            mode = "stateful" if self.data.objective == "many_to_many" else "window"
+        tokens = generate(
+            self.engine, ids, length, mode=mode, window=self.data.seq_length,
+            temperature=temperature, top_k=top_k, rng=np.random.default_rng(rng_seed),
+        )
+        return (self.codec.decode_token(token) for token in tokens)
+
+
+def load_generator(run: Path) -> TextGenerator:
+    """Read a finished text run once and build its `Engine`; a run of another kind is refused."""
+    from rnn_recipes.runs import load_run
+
     loaded = load_run(run)
     data = loaded.config.data
     if data.kind != "text":
         raise GenerateError(f"{run} is a {data.kind} run; generate needs a text run (data.kind: text)")
     codec = TextCodec.from_run(loaded)
-    ids = _seed_ids(codec, seed)
-    if mode == "auto":
-        mode = "stateful" if data.objective == "many_to_many" else "window"
     engine = Engine(loaded.load_model())
     if not engine.dense or engine.dense[-1][2] != "softmax" or engine.dense[-1][0].shape[-1] != len(codec):
         outputs = engine.dense[-1][0].shape[-1] if engine.dense else 0
@@ -119,8 +154,4 @@ def generate_from_run(
             f"{run}: its model does not end in a softmax over its {len(codec)}-token vocabulary "
             f"({outputs} outputs); it is not a text model `rnn train` wrote"
         )
-    stream = generate(
-        engine, ids, length, mode=mode, window=data.seq_length,
-        temperature=temperature, top_k=top_k, rng=np.random.default_rng(rng_seed),
-    )
-    return (codec.decode_token(token) for token in stream)
+    return TextGenerator(Path(run), data, codec, engine)

@@ -54,6 +54,8 @@ class Predictor:
         reads: "text" or "values": what the run predicts from.
         column: the text column of the run's training file (the default for table input).
         outputs: a batch of inputs -> a batch of model outputs.
+        ids: text runs: one text -> the ids the model reads, before padding and cutting (a server's
+            sessions step them one at a time); None for runs that read numbers.
     """
 
     kind: str
@@ -62,17 +64,27 @@ class Predictor:
     reads: str
     column: str
     outputs: Callable[[list], np.ndarray]
+    ids: Callable[[str], list[int]] | None = None
 
 
 def _labelled_predictor(run, task) -> Predictor:
     from rnn_recipes.safeload import load_model_file
-    from rnn_recipes.vectorizer import INFERENCE_MODEL, read_run_files
+    from rnn_recipes.vectorizer import INFERENCE_MODEL, make_vectorizer, read_run_files
 
     info = read_run_files(run.path)
     model = load_model_file(run.path / INFERENCE_MODEL)
+    import tensorflow as tf
+
+    vectorizer = make_vectorizer(run.config.data, info["vocabulary"])
+    # traced once: ~0.4 ms a text against ~8 ms for the layer called eagerly
+    traced = tf.function(lambda texts: vectorizer(texts), input_signature=[tf.TensorSpec([None], tf.string)])
+
+    def ids(text: str) -> list[int]:  # 0 pads, so the nonzero ids are the text's (cut at seq_length)
+        return [int(i) for i in traced(tf.constant([text])).numpy()[0] if i]
+
     return Predictor(
         "labelled_text", task, list(info["class_names"]), "text", info.get("text_column", "text"),
-        lambda batch: np.asarray(model.predict_on_batch(np.array(batch, dtype=object))),
+        lambda batch: np.asarray(model.predict_on_batch(np.array(batch, dtype=object))), ids,
     )
 
 
@@ -90,7 +102,8 @@ def _text_predictor(run, task) -> Predictor:
         return found[-window:]
 
     return Predictor("text", task, codec.vocab, "text", "text",
-                     lambda batch: np.asarray(model.predict_on_batch(np.array([ids(t) for t in batch], np.int32))))
+                     lambda batch: np.asarray(model.predict_on_batch(np.array([ids(t) for t in batch], np.int32))),
+                     codec.text_to_ids)
 
 
 def _sine_predictor(run, task) -> Predictor:
@@ -120,7 +133,7 @@ def _imdb_predictor(run, task) -> Predictor:
         return np.stack([codec.pad(codec.encode(t), d.maxlen, d.padding, d.truncating) for t in batch])
 
     return Predictor("imdb", task, ["negative", "positive"], "text", "text",
-                     lambda batch: np.asarray(model.predict_on_batch(rows(batch))))
+                     lambda batch: np.asarray(model.predict_on_batch(rows(batch))), codec.encode)
 
 
 def load_predictor(run_dir: Path) -> Predictor:
