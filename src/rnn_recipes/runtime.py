@@ -168,7 +168,7 @@ def decide_jit(cfg: Config, machine: Machine, bucketing: bool) -> tuple[bool | s
 
 def mask_not_at_the_end(cfg: Config) -> bool:
     """Masked reviews padded before their tokens: a mask cuDNN cannot read (it takes one length per row)."""
-    return cfg.encoding is not None and cfg.encoding.mask_zero and cfg.data.padding == "pre"
+    return cfg.encoding is not None and cfg.encoding.mask_zero and getattr(cfg.data, "padding", "post") == "pre"  # tagged sentences pad after
 
 
 def cudnn_blocker(cfg: Config) -> str | None:

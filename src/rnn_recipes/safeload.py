@@ -1,6 +1,6 @@
 """Loading Keras model files safely: refuse a file that could run code before Keras reads it.
 
-May import: errors, fileio, backend (inside `load_model_file` only, so TensorFlow
+May import: errors, fileio, backend and crf (inside `load_model_file` only, so TensorFlow
 loads when a model does).
 """
 
@@ -17,6 +17,10 @@ from rnn_recipes.fileio import open_regular
 MAX_CONFIG_JSON = 10_000_000  # a model's config.json is kilobytes; refuse zip bombs before reading
 MAX_MODEL_BYTES = 8_000_000_000  # the file, and everything in it uncompressed: the largest model a config allows
 MAX_CONFIG_DEPTH = 200  # a model's config nests a dozen levels; deeper would exhaust Keras' recursion
+# the project's own registered Keras objects (crf.py), the only ones outside Keras a model may name:
+# their module, and the registered names Keras writes for a function (a loss) as module builtins
+OWN_MODULES = ("rnn_recipes.crf",)
+OWN_FUNCTIONS = ("rnn_recipes>crf_loss",)
 
 
 def check_keras_file(path: Path, *, follow: bool = True) -> None:
@@ -24,7 +28,7 @@ def check_keras_file(path: Path, *, follow: bool = True) -> None:
 
     Only `.keras` archives are accepted; their config.json may name Keras'
     own classes only: no Lambda layer (it carries Python bytecode) and no
-    `module` outside `keras`.
+    `module` outside `keras` but the project's own CRF layer and loss (`crf.py`).
     """
     path = Path(path)
     if path.suffix != ".keras":
@@ -56,7 +60,10 @@ def _unsafe_part(config: Any) -> str | None:
             if node.get("class_name") in ("Lambda", "__lambda__"):
                 return "it holds a Lambda layer (Python code)"
             module = node.get("module")
-            if module is not None and not (isinstance(module, str) and (module == "keras" or module.startswith("keras."))):
+            own = module in OWN_MODULES or (module == "builtins" and node.get("class_name") == "function"
+                                             and node.get("config") in OWN_FUNCTIONS)
+            if module is not None and not own and not (
+                    isinstance(module, str) and (module == "keras" or module.startswith("keras."))):
                 return f"it names module {module!r}, which is outside Keras"
             stack.extend(node.values())
         elif isinstance(node, list):
@@ -83,6 +90,7 @@ def load_model_file(path: Path, *, within_run: bool = False):
     cannot rebuild) is one RunError.
     """
     check_keras_file(path, follow=not within_run)
+    from rnn_recipes import crf  # noqa: F401 - registers the CRF layer and loss a tagger may name
     from rnn_recipes.backend import import_keras
 
     keras = import_keras()
