@@ -82,7 +82,6 @@ def parse_conll(text: str, source: str, d: TaggedData) -> list[Sentence]:
     tokens: list[str] = []
     tags: list[str] = []
     start = 0
-    width = max(d.token_column, d.tag_column if d.tag_column >= 0 else -d.tag_column - 1) + 1
 
     def close() -> None:
         if len(tokens) > d.max_length:
@@ -101,11 +100,12 @@ def parse_conll(text: str, source: str, d: TaggedData) -> list[Sentence]:
         if columns[0] == DOCSTART:
             close()
             continue
-        if len(columns) < width:
+        tag_at = d.tag_column if d.tag_column >= 0 else len(columns) + d.tag_column
+        if len(columns) <= d.token_column or not 0 <= tag_at < len(columns) or tag_at == d.token_column:
             raise DataError(f"{source}: line {number}: {len(columns)} column{'s' * (len(columns) != 1)} "
                             f"({line.strip()[:40]!r}); expected a token and its tag (data.token_column "
                             f"{d.token_column}, data.tag_column {d.tag_column})")
-        tag = columns[d.tag_column]
+        tag = columns[tag_at]
         if (problem := tag_problem(tag, d.scheme)) is not None:
             raise DataError(f"{source}: line {number}: tag {tag[:40]!r} does not fit data.scheme {d.scheme}; {problem}")
         if not tokens:
