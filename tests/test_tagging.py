@@ -85,6 +85,19 @@ def test_words_and_characters_become_ids_with_padding_and_unknowns():
     assert plain.encode([["eu", "EU"]], 2).tolist() == [[plain.words.index("eu")] * 2]
 
 
+def test_some_training_words_read_as_unknown_so_unseen_words_are_learned():
+    from rnn_recipes.tagged import with_unknowns
+
+    x = np.tile(np.arange(2, 12), (400, 1))  # every word frequent
+    x[:, -1] = np.arange(400) + 20  # ...but the last, each seen once
+    out = with_unknowns(x, 0.1, seed=0)
+    dropped = out == 1
+    assert abs(dropped[:, :-1].mean() - 0.1) < 0.02 and abs(dropped[:, -1].mean() - 0.55) < 0.08
+    assert (out[~dropped] == x[~dropped]).all() and (with_unknowns(np.zeros((2, 3), int), 0.5, 0) == 0).all()
+    chars = np.stack([x, x + 100], axis=-1)  # word ids, then one character id
+    assert (with_unknowns(chars, 0.1, 0)[..., 1] == chars[..., 1]).all()  # characters are kept
+
+
 def test_tokenize_keeps_character_offsets():
     text = "Peter Blackburn flew to New York."
     assert all(text[a:b] == tok for tok, a, b in tokenize(text))

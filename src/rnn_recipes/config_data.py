@@ -193,6 +193,8 @@ class TaggedData(Section):
     lowercase: bool = Field(False, description="lowercase words before looking them up (character features keep the case)")
     max_vocab: int = Field(50_000, ge=3, le=10_000_000, description="word ids kept, padding and unknown included; from the training split")
     max_length: int = Field(200, ge=1, le=100_000, description="tokens a sentence may have; a longer one is refused with its line")
+    unknown_share: float = Field(0.05, ge=0.0, lt=1.0, description="the share of training tokens read as unknown (seeded; "
+                                 "besides half the words seen once), so unseen words are tagged from their context")
     chars: bool = Field(False, description="also feed each word's characters (a char CNN per word, model.char_*)")
     max_word_chars: int = Field(16, ge=1, le=1_000, description="characters of a word read by the char features (longer words keep their first)")
 

@@ -35,6 +35,7 @@ from rnn_recipes.fileio import read_bounded
 TAGGER_FILE = "tagger.json"  # a tagged run's vocabularies, tags and reading rules
 MAX_BYTES = 200_000_000  # per file
 DOCSTART = "-DOCSTART-"
+SINGLETON_SHARE = 0.5  # of the training words seen once, read as unknown (see `with_unknowns`)
 PAD, UNK = "", "[UNK]"
 
 # the prefixes each scheme allows before an entity type; "none" takes any tag
@@ -244,18 +245,18 @@ def read_tagged(d: TaggedData, seed: int) -> tuple[list[Sentence], list[Sentence
             read_conll(d.test_path, d))
 
 
-def unknown_singletons(sentences: Sequence[Sentence], x: np.ndarray, share: float, seed: int) -> np.ndarray:
-    """`x` with a seeded `share` of the training words seen once read as unknown (id 1).
+def with_unknowns(x: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """`x` with a seeded `share` of the training tokens, and half of the words seen once, read as unknown (id 1).
 
-    So the model meets the unknown id in training, and learns to tag an unseen
-    word from its context (and characters) instead of meeting it first at test time.
+    So the model meets the unknown id in training, and learns to tag a word it
+    never saw (a new name) from its context and characters instead of meeting
+    an untrained embedding first at test time (the singleton rule of Lample et al., 2016).
     """
-    if share <= 0:
-        return x
     words = x if x.ndim == 2 else x[..., 0]
     ids, counts = np.unique(words[words > 1], return_counts=True)
     single = np.isin(words, ids[counts == 1])
-    drop = single & (np.random.default_rng([seed, 1]).random(words.shape) < share)
+    draw = np.random.default_rng([seed, 1]).random(words.shape)
+    drop = (words > 1) & ((draw < share) | (single & (draw < SINGLETON_SHARE)))
     out = x.copy()
     (out if out.ndim == 2 else out[..., 0])[drop] = 1
     return out
@@ -273,7 +274,7 @@ def load_tagged(d: TaggedData, seed: int) -> Dataset:
         return vocab.encode([s.tokens for s in part], seq_len), vocab.tag_ids(part, seq_len)
 
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = (arrays(p) for p in (train, val, test))
-    x_train = unknown_singletons(train, x_train, UNKNOWN_SHARE, seed)
+    x_train = with_unknowns(x_train, d.unknown_share, seed)
     test_name = "test"
     if not test:  # nothing held out: report on the training sentences, and say so
         x_test, y_test, test_name = x_train, y_train, "train"
@@ -282,5 +283,3 @@ def load_tagged(d: TaggedData, seed: int) -> Dataset:
     extra = {"tagger": vocab.to_json(), "tag_names": list(vocab.tags), "scheme": d.scheme}
     return Dataset(spec, x_train, y_train, x_val, y_val, x_test, y_test, test_name, extra=extra)
 
-
-UNKNOWN_SHARE = 0.5  # of the training words seen once, read as unknown (see `unknown_singletons`)
