@@ -128,6 +128,8 @@ def decide_bucketing(cfg: Config) -> tuple[bool, str]:
     t = cfg.train
     if t.bucketing != "auto":
         return bool(t.bucketing), f"train.bucketing: {str(t.bucketing).lower()}"
+    if cfg.data.kind == "tagged":
+        return False, "auto: tagged sentences are padded to the longest and masked, not bucketed"
     if cfg.data.kind != "imdb":
         return False, f"auto: {cfg.data.kind} data has no padding"
     if cfg.encoding is None or not cfg.encoding.mask_zero:
