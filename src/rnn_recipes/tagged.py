@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Sequence
 
@@ -181,13 +182,9 @@ class TagVocab:
         index = self._word_index
         return np.array([index.get(self._norm(t, self.lowercase), 1) for t in tokens], np.int32)
 
-    @property
+    @cached_property
     def _word_index(self) -> dict[str, int]:
-        found = self.__dict__.get("_words_by_name")
-        if found is None:
-            found = {w: i for i, w in enumerate(self.words)}
-            object.__setattr__(self, "_words_by_name", found)
-        return found
+        return {w: i for i, w in enumerate(self.words)}
 
     def encode(self, sentences: Sequence[Sequence[str]], seq_len: int) -> np.ndarray:
         """Token lists as ids, padded after: (N, seq_len), or (N, seq_len, 1 + max_word_chars) with characters."""
