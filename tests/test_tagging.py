@@ -295,6 +295,10 @@ def test_evaluate_and_predict_read_a_tagged_run(tiny_runs, cli):
     assert result.exit_code == 0, result.output
     saved = json.loads((run / "metrics.json").read_text())
     assert json.loads(result.stdout)["entity_f1"] == pytest.approx(saved["entity_f1"])
+    other = cli("evaluate", run, "--data", TINY / "data" / "ner_tiny.conll")  # every sentence, the training ones too
+    scored = json.loads(other.stdout)
+    assert other.exit_code == 0 and scored["sentences"] == 160 and 0 < scored["entity_f1"] <= 1
+    assert {"PER", "LOC", "ORG"} <= set(scored["entity_types"]) and scored["token_accuracy"] > 0.8
     text = "Peter Smith flew to Paris on Monday ."
     plain = cli("predict", run, "--text", text)
     lines = plain.stdout.strip().splitlines()
