@@ -99,9 +99,12 @@ def log_partition(emissions, mask, start, end, transitions):
 
     def step(t, alpha):
         nxt = ops.logsumexp(alpha[:, :, None] + transitions[None], axis=1) + ops.take(emissions, t, axis=1)
-        return ops.where(ops.take(mask, t, axis=1)[:, None] > 0.5, nxt, alpha)
+        return t + 1, ops.where(ops.take(mask, t, axis=1)[:, None] > 0.5, nxt, alpha)
 
-    alpha = ops.fori_loop(1, ops.shape(emissions)[1], step, alpha)
+    steps = emissions.shape[1]  # static in a built model: XLA differentiates a loop only with a known bound
+    bound = ops.shape(emissions)[1] if steps is None else steps
+    _, alpha = ops.while_loop(lambda t, _: t < bound, step, (1, alpha),
+                              maximum_iterations=None if steps is None else max(steps - 1, 1))
     return ops.logsumexp(alpha + end[None, :], axis=1)
 
 
