@@ -128,6 +128,22 @@ def test_iobes_entities_are_read_by_their_ends():
     assert tm.entities(["S-PER", "B-ORG", "I-ORG", "E-ORG", "O"]) == [("PER", 0, 1), ("ORG", 1, 4)]
 
 
+def test_a_prediction_shows_tokens_tags_and_entity_offsets_and_no_entities_without_a_scheme():
+    from rnn_recipes.tasks import TASKS
+
+    text = "Ms Anna Rossi , New York"
+    tokens = tokenize(text)
+    out = {"text": text, "tokens": [t for t, _, _ in tokens], "spans": [(a, b) for _, a, b in tokens],
+           "tag_ids": [0, 1, 2, 0, 3, 4], "probabilities": [0.9, 0.8, 0.7, 0.99, 0.6, 0.5], "scheme": "IOB2"}
+    names = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    shown = TASKS["tagging"].present(out, labels=names)
+    assert shown["tokens"][1] == {"token": "Anna", "tag": "B-PER", "probability": 0.8}
+    assert shown["entities"] == [{"type": "PER", "text": "Anna Rossi", "start": 3, "end": 13},
+                                 {"type": "LOC", "text": "New York", "start": 16, "end": 24}]
+    pos = TASKS["tagging"].present({**out, "scheme": "none", "probabilities": None}, labels=["NNP", "B-X", "I-X", "DT", "NN"])
+    assert pos["entities"] == [] and "probability" not in pos["tokens"][0]
+
+
 def test_most_frequent_tag_baseline_answers_each_word_its_usual_tag():
     x_train = np.array([[2, 3, 2, 0], [3, 4, 3, 0]])
     y_train = np.array([[1, 0, 1, 0], [0, 2, 0, 0]])
