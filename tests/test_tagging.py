@@ -279,6 +279,10 @@ def test_char_features_are_a_second_branch_of_the_one_input():
     assert model.input_shape == (None, 7, 7) and model.output_shape == (None, 7, tm.crf_width(5))
     conv = model.get_layer("char_cnn")  # 3 characters x 16 dims x 32 filters + biases
     assert conv.count_params() == 3 * 16 * 32 + 32 and model.get_layer("char_embedding").count_params() == 20 * 16
+    lstm = build_model(load_config(TINY / "ner_bilstm.yaml", ["data.chars=true", "model.char_encoder=bilstm"]), spec)
+    # two directions x 4 gates x (16 inputs x 32 + 32 x 32 + 32 biases); a word is both last states
+    assert lstm.get_layer("char_bilstm").count_params() == 2 * 4 * (16 * 32 + 32 * 32 + 32)
+    assert lstm.get_layer("word_and_chars").output.shape == (None, 7, 16 + 2 * 32)
 
 
 def test_the_bundled_sample_is_what_its_generator_writes():

@@ -148,7 +148,11 @@ class ModelConfig(Section):
     dense_units: int | None = Field(None, ge=1, le=65_536)  # an optional hidden Dense layer in the head
     crf: bool = Field(False, description="tagged data: a linear-chain CRF output layer (forward-algorithm loss, Viterbi decoding)")
     char_dim: int = Field(16, ge=1, le=1_024, description="tagged data with data.chars: each character's embedding width")
-    char_filters: int = Field(32, ge=1, le=4_096, description="tagged data with data.chars: the char CNN's filters, the width of a word's char features")
+    char_encoder: Literal["cnn", "bilstm"] = Field(
+        "cnn", description="tagged data with data.chars: how a word's characters are read: a CNN max-pooled over "
+                           "the word (Ma & Hovy, 2016), or a BiLSTM's last states (Lample et al., 2016)")
+    char_filters: int = Field(32, ge=1, le=4_096, description="tagged data with data.chars: the char CNN's filters, "
+                                                               "or each char LSTM direction's units")
     char_window: int = Field(3, ge=1, le=15, description="tagged data with data.chars: the characters each char CNN filter reads")
 
 

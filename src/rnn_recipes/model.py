@@ -64,7 +64,8 @@ def _words_and_chars(cfg: Config, spec: DataSpec) -> tuple[keras.Input, keras.Ke
 
     A step holds the word id and then `spec.chars` character ids. The characters
     are embedded, read by a convolution of `model.char_window` characters and
-    max-pooled over the word (a char CNN per word), so a word never seen in
+    max-pooled over the word (a char CNN per word), or by a BiLSTM whose last
+    states stand for the word (`model.char_encoder: bilstm`), so a word never seen in
     training still shows its capital letter, its suffix or its digits. The
     word embedding's mask (id 0 is padding) goes on to the recurrent layers.
     """
@@ -74,6 +75,12 @@ def _words_and_chars(cfg: Config, spec: DataSpec) -> tuple[keras.Input, keras.Ke
         spec.vocab_size, enc.dim, embeddings_initializer=EMBEDDING_INITIALIZERS[enc.initializer], mask_zero=True,
         name="embedding",
     )(inputs[..., 0])
+    if m.char_encoder == "bilstm":  # every word's characters as one sequence: (batch * words, chars)
+        flat = keras.ops.reshape(inputs[..., 1:], (-1, spec.chars))
+        chars = keras.layers.Embedding(spec.char_vocab, m.char_dim, mask_zero=True, name="char_embedding")(flat)
+        chars = keras.layers.Bidirectional(keras.layers.LSTM(m.char_filters), name="char_bilstm")(chars)
+        chars = keras.ops.reshape(chars, (-1, spec.seq_len, 2 * m.char_filters))
+        return inputs, keras.layers.Concatenate(name="word_and_chars")([words, chars])
     chars = keras.layers.Embedding(spec.char_vocab, m.char_dim, name="char_embedding")(inputs[..., 1:])
     chars = keras.layers.Conv2D(m.char_filters, (1, m.char_window), padding="same", activation="relu",
                                 name="char_cnn")(chars)  # (batch, words, chars, filters): one word per row
