@@ -28,7 +28,7 @@ def test_conll_sentences_skip_docstart_and_keep_their_first_line():
     found = parse_conll(GOOD, "f.conll", data())
     assert [s.tokens for s in found] == [("EU", "rejects", "German", "call"), ("Peter", "Blackburn")]
     assert [s.tags for s in found][1] == ("B-PER", "I-PER")
-    assert [s.where for s in found] == ["f.conll:3", "f.conll:8"]
+    assert [s.where for s in found] == ["f.conll: line 3", "f.conll: line 8"]
 
 
 def test_columns_are_configurable():
@@ -62,7 +62,7 @@ def test_a_tag_missing_from_training_is_refused_with_its_sentence(tmp_path):
     from rnn_recipes.tagged import load_tagged
 
     d = TaggedData(train_path=str(tmp_path / "train.conll"), test_path=str(tmp_path / "test.conll"))
-    with pytest.raises(DataError, match=r"test.conll:2: tag 'B-LOC' is not in the training split's tags \(B-ORG, B-PER\)"):
+    with pytest.raises(DataError, match=r"test.conll: line 2: tag 'B-LOC' is not in the training split's tags \(B-ORG, B-PER\)"):
         load_tagged(d, seed=0)
 
 

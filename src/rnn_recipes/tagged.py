@@ -47,7 +47,7 @@ TOKEN = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]")
 
 @dataclass(frozen=True)
 class Sentence:
-    """One sentence: its tokens, their tags, and where it starts (`file:line`)."""
+    """One sentence: its tokens, their tags, and where it starts (`file: line N`)."""
 
     tokens: tuple[str, ...]
     tags: tuple[str, ...]
@@ -90,7 +90,7 @@ def parse_conll(text: str, source: str, d: TaggedData) -> list[Sentence]:
             raise DataError(f"{source}: line {start}: a sentence of {len(tokens)} tokens, over data.max_length "
                             f"({d.max_length}); raise it or split the sentence")
         if tokens:
-            sentences.append(Sentence(tuple(tokens), tuple(tags), f"{source}:{start}"))
+            sentences.append(Sentence(tuple(tokens), tuple(tags), f"{source}: line {start}"))
         tokens.clear()
         tags.clear()
 
@@ -271,10 +271,10 @@ def load_tagged(d: TaggedData, seed: int) -> Dataset:
         return vocab.encode([s.tokens for s in part], seq_len), vocab.tag_ids(part, seq_len)
 
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = (arrays(p) for p in (train, val, test))
-    x_train = with_unknowns(x_train, d.unknown_share, seed)
     test_name = "test"
-    if not test:  # nothing held out: report on the training sentences, and say so
+    if not test:  # nothing held out: report on the training sentences (as read), and say so
         x_test, y_test, test_name = x_train, y_train, "train"
+    x_train = with_unknowns(x_train, d.unknown_share, seed)
     spec = DataSpec(TASK_OF_KIND[d.kind], seq_len, vocab_size=len(vocab.words), num_classes=len(vocab.tags),
                     sequence_output=True, chars=vocab.max_word_chars, char_vocab=len(vocab.chars))
     extra = {"tagger": vocab.to_json(), "tag_names": list(vocab.tags), "scheme": d.scheme}
