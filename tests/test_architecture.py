@@ -23,9 +23,9 @@ ORDER = [
     # config
     "safeyaml", "config_data", "config", "config_load", "schedules",
     # what a run means and decides
-    "baselines", "forecast_baselines", "tasks", "codec", "runtime", "checkpoint_state", "safeload",
+    "baselines", "tag_metrics", "forecast_baselines", "tasks", "codec", "runtime", "checkpoint_state", "crf", "safeload",
     # data and run directories
-    "dataset", "fetch", "imdb", "labelled_files", "labelled", "vectorizer", "labelled_text", "imdb_text",
+    "dataset", "fetch", "imdb", "labelled_files", "labelled", "vectorizer", "labelled_text", "tagged", "imdb_text",
     "series_csv", "series", "timing", "data", "runproof", "rundir", "runs",
     # model and training parts
     "pipeline", "intervals", "model", "gradguard", "plots", "metrics", "forecast", "numpy_rnn", "engine", "controls",

@@ -15,7 +15,7 @@ from rnn_recipes.config import (
     TrainConfig,
     EncodingConfig,
 )
-from rnn_recipes.config_data import ImdbData, LabelledTextData, SeriesData, SineData, TextData, TimingData
+from rnn_recipes.config_data import ImdbData, LabelledTextData, SeriesData, SineData, TaggedData, TextData, TimingData
 from rnn_recipes.config_load import build_config, load_config
 from rnn_recipes.safeyaml import MAX_CONFIG_BYTES, parse_yaml
 from rnn_recipes.errors import ConfigError
@@ -27,10 +27,10 @@ BAD = [
     ('data: {kind: sine}\nseed: abc\n', ":2: invalid 'seed': Input should be a valid integer. Received: 'abc'."),
     ("name: 'a b'\ndata: {kind: sine}\n", ":1: invalid 'name': String should match pattern '^[A-Za-z0-9][A-Za-z0-9_.-]*$'. Received: 'a b'."),
     ("name: ''\ndata: {kind: sine}\n", ":1: invalid 'name': String should match pattern '^[A-Za-z0-9][A-Za-z0-9_.-]*$'. Received: ''."),
-    ('data: {kind: audio}\n', ":1: invalid 'data.kind'. Expected one of: imdb, text, sine, series, labelled_text, timing. Received: 'audio'."),
+    ('data: {kind: audio}\n', ":1: invalid 'data.kind'. Expected one of: imdb, text, sine, series, labelled_text, timing, tagged. Received: 'audio'."),
     ('data: sine\n', ":1: invalid 'data': Input should be a valid dictionary or object to extract fields from. Received: 'sine'."),
     ('data: [sine]\n', ":1: invalid 'data': Input should be a valid dictionary or object to extract fields from. Received: ['sine']."),
-    ('data: {maxlen: 3}\n', ": missing key 'data.kind'. Expected one of: imdb, text, sine, series, labelled_text, timing."),
+    ('data: {maxlen: 3}\n', ": missing key 'data.kind'. Expected one of: imdb, text, sine, series, labelled_text, timing, tagged."),
     ('model: {units: 3}\n', ":1: missing key 'data'"),
     ('data: {kind: imdb, num_words: 2}\n', ":1: invalid 'data.num_words': Input should be greater than or equal to 3. Received: 2."),
     ('data: {kind: imdb, maxlen: 0}\n', ":1: invalid 'data.maxlen': Input should be greater than or equal to 1. Received: 0."),
@@ -163,7 +163,8 @@ def test_config_strings_never_name_code():
     free_text = {("Config", "name"), ("ImdbData", "path"), ("ImdbData", "word_index_path"), ("TextData", "text"), ("TextData", "path"),
                  ("TextData", "url"), ("TextData", "sha256"), ("OutputConfig", "dir")}
     free_text |= {("LabelledTextData", k) for k in ("path", "train_path", "val_path", "test_path", "text_column", "label_column")}
-    for model in (Config, ImdbData, TextData, SineData, LabelledTextData, TimingData, EncodingConfig, ModelConfig, TrainConfig, OutputConfig):
+    free_text |= {("TaggedData", k) for k in ("path", "train_path", "val_path", "test_path")}
+    for model in (Config, ImdbData, TextData, SineData, LabelledTextData, TimingData, TaggedData, EncodingConfig, ModelConfig, TrainConfig, OutputConfig):
         for name, field in model.model_fields.items():
             if str in getattr(field.annotation, "__args__", (field.annotation,)):
                 assert (model.__name__, name) in free_text, f"{model.__name__}.{name} is a free string"

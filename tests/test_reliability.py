@@ -257,7 +257,7 @@ def test_a_lambda_layer_is_refused(tmp_path, monkeypatch):
     refuse_keras_loading(monkeypatch)
     with pytest.raises(RunError) as info:
         load_model_file(path)
-    assert str(info.value) == f"{path}: refused: it holds a Lambda layer (Python code); only Keras' own layers and rnn_recipes.cells are loaded"
+    assert str(info.value) == f"{path}: refused: it holds a Lambda layer (Python code); only Keras' own layers and rnn_recipes' registered ones are loaded"
 
 
 def test_a_foreign_module_is_refused(saved_model, tmp_path, monkeypatch):
@@ -269,7 +269,7 @@ def test_a_foreign_module_is_refused(saved_model, tmp_path, monkeypatch):
     with pytest.raises(RunError) as info:
         load_model_file(path)
     assert str(info.value) == (
-        f"{path}: refused: it names module 'evil_package.layers', which is outside Keras; only Keras' own layers and rnn_recipes.cells are loaded"
+        f"{path}: refused: it names module 'evil_package.layers', which is outside Keras; only Keras' own layers and rnn_recipes' registered ones are loaded"
     )
 
 

@@ -72,7 +72,7 @@ def train(
 def evaluate(
     run: Annotated[Path, typer.Argument(help="A run directory written by `rnn train`.", show_default=False)],
     data: Annotated[
-        Optional[Path], typer.Option(help="A classifier run: score it on this labelled file instead (per-class report).")
+        Optional[Path], typer.Option(help="A classifier run: score it on this labelled file instead (per-class report); a tagged run: on this CoNLL file.")
     ] = None,
     plot: Annotated[
         Optional[Path],

@@ -147,6 +147,14 @@ class ModelConfig(Section):
     l1: float = Field(0.0, ge=0.0)
     l2: float = Field(0.0, ge=0.0)
     dense_units: int | None = Field(None, ge=1, le=65_536)  # an optional hidden Dense layer in the head
+    crf: bool = Field(False, description="tagged data: a linear-chain CRF output layer (forward-algorithm loss, Viterbi decoding)")
+    char_dim: int = Field(16, ge=1, le=1_024, description="tagged data with data.chars: each character's embedding width")
+    char_encoder: Literal["cnn", "bilstm"] = Field(
+        "cnn", description="tagged data with data.chars: how a word's characters are read: a CNN max-pooled over "
+                           "the word (Ma & Hovy, 2016), or a BiLSTM's last states (Lample et al., 2016)")
+    char_filters: int = Field(32, ge=1, le=4_096, description="tagged data with data.chars: the char CNN's filters, "
+                                                               "or each char LSTM direction's units")
+    char_window: int = Field(3, ge=1, le=15, description="tagged data with data.chars: the characters each char CNN filter reads")
 
 
 class TrainConfig(Section):
@@ -273,6 +281,11 @@ class Config(Section):
         if self.train.distribute != "none" and (self.train.eval_every or self.train.time_budget):
             raise ValueError("train.eval_every and train.time_budget are for single-process training; "
                              "remove them with train.distribute")
+        if self.data.kind == "tagged" and (self.encoding.kind != "embedding" or not self.encoding.mask_zero):
+            raise ValueError("tagged data pads every sentence to the longest; use encoding.kind: embedding with "
+                             "encoding.mask_zero: true, so padding stays out of the loss and the metrics")
+        if self.model.crf and self.data.kind != "tagged":
+            raise ValueError(f"model.crf is an output layer for tagged data; {self.data.kind} data has no tag sequences")
         if self.data.kind == "text":
             if self.encoding.mask_zero:
                 raise ValueError("encoding.mask_zero is for padded IMDB ids; in text, id 0 is a real token")
@@ -297,7 +310,7 @@ def estimated_parameters(cfg: Config) -> float:
     3 units of peepholes, twice when bidirectional; plus the embedding and the head.
     """
     d, enc, m = cfg.data, cfg.encoding, cfg.model
-    vocab = d.num_words if d.kind == "imdb" else (d.max_vocab or 0) if d.kind == "text" else 0
+    vocab = d.num_words if d.kind == "imdb" else (d.max_vocab or 0) if d.kind in ("text", "tagged") else 0
     if enc is None:
         width, params = 1, 0.0
     elif enc.kind == "embedding":

@@ -203,8 +203,47 @@ class TimingData(Section):
         return self
 
 
+
+class TaggedData(Section):
+    """Tagged sentences in CoNLL format (a token and its tag per line, a blank line between sentences) for tagging."""
+
+    kind: Literal["tagged"] = "tagged"
+    path: str | None = Field(None, description="one CoNLL file, split by sentence with a seeded shuffle")
+    train_path: str | None = Field(None, description="or separate files: the training split (tags and vocabulary are its)")
+    val_path: str | None = Field(None, description="the validation split, with train_path")
+    test_path: str | None = Field(None, description="the test split, with train_path")
+    token_column: int = Field(0, ge=0, le=100, description="the whitespace-separated column holding the token (0: first)")
+    tag_column: int = Field(-1, ge=-100, le=100, description="the column holding the tag (-1: last, as CoNLL-2003's NER tags)")
+    scheme: Literal["IOB2", "BIO", "IOB1", "IOBES", "none"] = Field(
+        "IOB2", description="how tags mark entities (BIO is IOB2); none: plain tags such as parts of speech, scored by accuracy")
+    val_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="with path: the share of sentences held out to validate")
+    test_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="with path: the share of sentences held out to test")
+    lowercase: bool = Field(False, description="lowercase words before looking them up (character features keep the case)")
+    max_vocab: int = Field(50_000, ge=3, le=10_000_000, description="word ids kept, padding and unknown included; from the training split")
+    max_length: int = Field(200, ge=1, le=100_000, description="tokens a sentence may have; a longer one is refused with its line")
+    unknown_share: float = Field(0.05, ge=0.0, lt=1.0, description="the share of training tokens read as unknown (seeded; "
+                                 "besides half the words seen once), so unseen words are tagged from their context")
+    chars: bool = Field(False, description="also feed each word's characters (a char CNN per word, model.char_*)")
+    max_word_chars: int = Field(16, ge=1, le=1_000, description="characters of a word read by the char features (longer words keep their first)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TaggedData:
+        if (self.path is None) == (self.train_path is None):
+            raise ValueError("give data.path (one file, split by val_fraction/test_fraction) or data.train_path (with optional val_path, test_path), not both")
+        if self.path is None:
+            if self.test_path is None:
+                raise ValueError("data.train_path needs a data.test_path to report test metrics on")
+        elif self.val_path is not None or self.test_path is not None:
+            raise ValueError("data.val_path and data.test_path go with data.train_path, not data.path")
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise ValueError("val_fraction + test_fraction must leave some sentences to train on")
+        if self.token_column == self.tag_column:
+            raise ValueError("data.token_column and data.tag_column name the same column")
+        return self
+
+
 DataConfig = Annotated[
-    ImdbData | TextData | SineData | SeriesData | LabelledTextData | TimingData, Field(discriminator="kind")
+    ImdbData | TextData | SineData | SeriesData | LabelledTextData | TimingData | TaggedData, Field(discriminator="kind")
 ]
 # each data section by its `kind` tag, in the order the union lists them
 DATA_MODELS: dict[str, type[BaseModel]] = {

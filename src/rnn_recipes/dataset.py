@@ -16,7 +16,7 @@ from rnn_recipes.forecast_baselines import SeriesInfo
 # the task each kind of data poses; `rnn_recipes.tasks` says what a task means
 TASK_OF_KIND = {
     "imdb": "binary", "text": "next_token", "sine": "regression", "series": "regression", "labelled_text": "multiclass",
-    "timing": "multiclass",
+    "timing": "multiclass", "tagged": "tagging",
 }
 
 
@@ -32,6 +32,8 @@ class DataSpec:
         num_classes: output classes (next_token: the vocabulary).
         sequence_output: predict at every step (many-to-many) instead of once.
         features, targets, horizon: series: values read and predicted per step, steps answered per call.
+        chars, char_vocab: tagged data with character features: characters read per word (each
+            step is then the word id followed by `chars` character ids), distinct character ids.
     """
 
     task: str
@@ -42,6 +44,8 @@ class DataSpec:
     features: int = 1
     targets: int = 1
     horizon: int = 1
+    chars: int = 0
+    char_vocab: int = 0
 
     def __post_init__(self) -> None:
         tasks.get(self.task)  # an unknown task fails here, where the spec is made

@@ -1,4 +1,4 @@
-"""Re-evaluate a finished run from its directory alone, or score a classifier on another labelled file."""
+"""Re-evaluate a finished run from its directory alone, or score a classifier or tagger on another labelled file."""
 
 from __future__ import annotations
 
@@ -46,8 +46,10 @@ def evaluate_file(run_dir: Path, path: Path, plot: Path | None = None) -> dict:
     from rnn_recipes.vectorizer import make_vectorizer, read_run_files, vectorize
 
     run = load_run(run_dir)
+    if run.config.data.kind == "tagged":
+        return _evaluate_tagged_file(run, path)
     if run.config.data.kind != "labelled_text":
-        raise RunError(f"{run_dir} is a {run.config.data.kind} run; --data scores labelled_text runs")
+        raise RunError(f"{run_dir} is a {run.config.data.kind} run; --data scores labelled_text runs and tagged runs")
     info = read_run_files(run.path)
     names = list(info["class_names"])
     examples = labelled_files.read_examples(path, info["text_column"], info["label_column"])
@@ -66,4 +68,26 @@ def evaluate_file(run_dir: Path, path: Path, plot: Path | None = None) -> dict:
         from rnn_recipes import plots
 
         plots.confusion(out["confusion"], names, plot, title=f"{run.path.name} on {Path(path).name}")
+    return out
+
+
+def _evaluate_tagged_file(run, path: Path) -> dict:
+    """A tagged run's token accuracy and entity scores (per type too) on another CoNLL file, read as the run's
+    training files were; a sentence longer than the run's is tagged in pieces of that length."""
+    from rnn_recipes import tag_metrics as tm
+    from rnn_recipes.tagged import TagVocab, read_conll
+
+    vocab = TagVocab.from_run(run.path)
+    sentences = read_conll(path, run.config.data)
+    model = run.load_model()
+    width = int(model.input_shape[1])
+    pieces = [(s, a) for s in sentences for a in range(0, len(s.tokens), width)]
+    x = vocab.encode([s.tokens[a : a + width] for s, a in pieces], width)
+    vocab.tag_ids(sentences, max(len(s.tokens) for s in sentences))  # refuses a tag the run never learned
+    ids, _ = tm.decode(model.predict(x, batch_size=run.config.train.batch_size, verbose=0), len(vocab.tags))
+    pred: dict[int, list[str]] = {}
+    for k, (s, a) in enumerate(pieces):
+        pred.setdefault(id(s), []).extend(vocab.tags[i] for i in ids[k, : len(s.tokens[a : a + width])])
+    out = {"data": str(path), "sentences": len(sentences), "tokens": sum(len(s.tokens) for s in sentences)}
+    out.update(tm.scores([list(s.tags) for s in sentences], [pred[id(s)] for s in sentences], vocab.scheme))
     return out

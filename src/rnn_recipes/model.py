@@ -13,6 +13,7 @@ from rnn_recipes import runtime, tasks
 from rnn_recipes.backend import import_keras
 from rnn_recipes.cells import PeepholeLSTM
 from rnn_recipes.config import Config
+from rnn_recipes.crf import CRF, crf_loss
 from rnn_recipes.dataset import DataSpec
 from rnn_recipes.runtime import Runtime
 
@@ -44,6 +45,8 @@ def _encoder(cfg: Config, spec: DataSpec) -> tuple[keras.Input, keras.KerasTenso
         # the seed: each id is one number per step, input (T, 1)
         inputs = keras.Input((spec.seq_len,), dtype="float32", name="ids")
         return inputs, keras.layers.Reshape((-1, 1), name="ids_as_numbers")(inputs)
+    if spec.chars:  # tagged words with their characters: one array, split here
+        return _words_and_chars(cfg, spec)
     inputs = keras.Input((spec.seq_len,), dtype="int32", name="ids")
     if enc.kind == "onehot":
         onehot = keras.layers.CategoryEncoding(spec.vocab_size, output_mode="one_hot", name="onehot")
@@ -56,6 +59,35 @@ def _encoder(cfg: Config, spec: DataSpec) -> tuple[keras.Input, keras.KerasTenso
         name="embedding",
     )
     return inputs, embedding(inputs)
+
+
+def _words_and_chars(cfg: Config, spec: DataSpec) -> tuple[keras.Input, keras.KerasTensor]:
+    """Each step's word embedding beside its word's character features, as the standard BiLSTM taggers read words.
+
+    A step holds the word id and then `spec.chars` character ids. The characters
+    are embedded, read by a convolution of `model.char_window` characters and
+    max-pooled over the word (a char CNN per word), or by a BiLSTM whose last
+    states stand for the word (`model.char_encoder: bilstm`), so a word never seen in
+    training still shows its capital letter, its suffix or its digits. The
+    word embedding's mask (id 0 is padding) goes on to the recurrent layers.
+    """
+    enc, m = cfg.encoding, cfg.model
+    inputs = keras.Input((spec.seq_len, 1 + spec.chars), dtype="int32", name="ids")
+    words = keras.layers.Embedding(
+        spec.vocab_size, enc.dim, embeddings_initializer=EMBEDDING_INITIALIZERS[enc.initializer], mask_zero=True,
+        name="embedding",
+    )(inputs[..., 0])
+    if m.char_encoder == "bilstm":  # every word's characters as one sequence: (batch * words, chars)
+        flat = keras.ops.reshape(inputs[..., 1:], (-1, spec.chars))
+        chars = keras.layers.Embedding(spec.char_vocab, m.char_dim, mask_zero=True, name="char_embedding")(flat)
+        chars = keras.layers.Bidirectional(keras.layers.LSTM(m.char_filters), name="char_bilstm")(chars)
+        chars = keras.ops.reshape(chars, (-1, spec.seq_len, 2 * m.char_filters))
+        return inputs, keras.layers.Concatenate(name="word_and_chars")([words, chars])
+    chars = keras.layers.Embedding(spec.char_vocab, m.char_dim, name="char_embedding")(inputs[..., 1:])
+    chars = keras.layers.Conv2D(m.char_filters, (1, m.char_window), padding="same", activation="relu",
+                                name="char_cnn")(chars)  # (batch, words, chars, filters): one word per row
+    chars = keras.ops.max(chars, axis=2)  # the strongest response of each filter over the word
+    return inputs, keras.layers.Concatenate(name="word_and_chars")([words, chars])
 
 
 def _recurrent_layer(cfg: Config, rt: Runtime, index: int, return_sequences: bool) -> keras.layers.Layer:
@@ -143,7 +175,11 @@ def _build(cfg: Config, spec: DataSpec, rt: Runtime) -> keras.Model:
     # under mixed precision the head computes in float32: a sigmoid or softmax near 0 or 1,
     # and the loss taken from it, lose too much in 16 bits
     head = {} if cfg.train.precision == "float32" else {"dtype": "float32"}
-    outputs = keras.layers.Dense(task.units(spec), activation=task.activation, name="output", **head)(x)
+    if cfg.model.crf:  # emission scores per tag, then the CRF's transitions over them
+        x = keras.layers.Dense(task.units(spec), name="emissions", **head)(x)
+        outputs = CRF(task.units(spec), name="crf", **head)(x)
+    else:
+        outputs = keras.layers.Dense(task.units(spec), activation=task.activation, name="output", **head)(x)
     # the model keeps the policy it was built under: compile wraps the optimizer in a
     # LossScaleOptimizer when that policy is mixed_float16
     return keras.Model(inputs, outputs, name=cfg.name.replace(".", "_"))
@@ -159,7 +195,10 @@ def compile_model(model: keras.Model, cfg: Config, spec: DataSpec, rt: Runtime |
     """Compile `model` for `cfg`'s task, XLA as the runtime record `rt` says (default: resolved for this machine)."""
     task = tasks.of(spec)
     jit = (rt or runtime.for_this_machine(cfg)).jit
-    model.compile(optimizer=make_optimizer(cfg), loss=task.loss, metrics=list(task.metrics), jit_compile=jit)
+    loss, metrics = task.loss, list(task.metrics)
+    if cfg.model.crf:  # the CRF's own loss; its tags come from Viterbi decoding, scored by the task's baselines
+        loss, metrics = crf_loss, []
+    model.compile(optimizer=make_optimizer(cfg), loss=loss, metrics=metrics, jit_compile=jit)
     return model
 
 

@@ -13,7 +13,9 @@ from the task record's `present` (`rnn_recipes.tasks`):
 - series runs: the next `horizon` rows after a CSV's last `time_steps` rows
   (`forecast.predict_csv`), printed as CSV by `forecast_lines`;
 - IMDB runs: negative/positive for English text, encoded through Keras'
-  IMDB word index (`imdb_text.py`) exactly as the training reviews were.
+  IMDB word index (`imdb_text.py`) exactly as the training reviews were;
+- tagged runs: each token of a text with its tag (and probability, without a
+  CRF), and the entities the tags mark with their character offsets.
 
 Input a run cannot predict from is refused with one line (`InputError`).
 
@@ -136,6 +138,34 @@ def _imdb_predictor(run, task) -> Predictor:
                      lambda batch: np.asarray(model.predict_on_batch(rows(batch))), codec.encode)
 
 
+def _tagged_predictor(run, task) -> Predictor:
+    """Each text cut into tokens (with their character offsets) and tagged; a text longer than the
+    run's sentences is tagged in pieces of that length."""
+    from rnn_recipes.tag_metrics import decode
+    from rnn_recipes.tagged import TagVocab, tokenize
+
+    vocab = TagVocab.from_run(run.path)
+    model = run.load_model()
+    width = int(model.input_shape[1])
+
+    def outputs(batch: list[str]) -> list[dict]:
+        found = [tokenize(text) for text in batch]
+        pieces = [(i, a) for i, tokens in enumerate(found) for a in range(0, max(len(tokens), 1), width)]
+        x = vocab.encode([[t for t, _, _ in found[i][a : a + width]] for i, a in pieces], width)
+        ids, probs = decode(np.asarray(model.predict_on_batch(x)), len(vocab.tags))
+        rows = [{"text": text, "tokens": [t for t, _, _ in tokens], "spans": [(s, e) for _, s, e in tokens],
+                 "tag_ids": [], "probabilities": None if probs is None else [], "scheme": vocab.scheme}
+                for text, tokens in zip(batch, found)]
+        for k, (i, a) in enumerate(pieces):
+            n = len(found[i][a : a + width])
+            rows[i]["tag_ids"].extend(int(t) for t in ids[k, :n])
+            if probs is not None:
+                rows[i]["probabilities"].extend(float(p) for p in probs[k, :n])
+        return rows
+
+    return Predictor("tagged", task, list(vocab.tags), "text", "text", outputs)
+
+
 def load_predictor(run_dir: Path) -> Predictor:
     """Read a finished run once (refusing incomplete or altered ones) and get ready to predict."""
     run = load_run(Path(run_dir))
@@ -143,8 +173,8 @@ def load_predictor(run_dir: Path) -> Predictor:
     kind = run.config.data.kind
     if kind == "series":
         raise InputError(f"{run_dir} is a series run: it forecasts from a CSV's last rows; give --csv FILE")
-    makers = {"labelled_text": _labelled_predictor, "text": _text_predictor, "sine": _sine_predictor, "imdb": _imdb_predictor,
-              "timing": _sine_predictor}
+    makers = {"labelled_text": _labelled_predictor, "text": _text_predictor, "sine": _sine_predictor,
+              "imdb": _imdb_predictor, "timing": _sine_predictor, "tagged": _tagged_predictor}
     return makers[kind](run, task)
 
 
@@ -193,7 +223,9 @@ def predict_run(
 
 
 def format_plain(result: dict) -> str:
-    """One result as a line: `label<TAB>probability`, `token probability ...`, or the value."""
+    """One result as text: `label<TAB>probability`, `token probability ...`, the value, or `token<TAB>tag` lines."""
+    if "tokens" in result:  # a tagged text: one token a line, as CoNLL files hold them, and a blank line after
+        return "".join(f"{t['token']}\t{t['tag']}\n" for t in result["tokens"])
     if "label" in result:
         return f"{result['label']}\t{result['probability']:.4f}"
     if "top" in result:

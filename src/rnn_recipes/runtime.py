@@ -128,6 +128,8 @@ def decide_bucketing(cfg: Config) -> tuple[bool, str]:
     t = cfg.train
     if t.bucketing != "auto":
         return bool(t.bucketing), f"train.bucketing: {str(t.bucketing).lower()}"
+    if cfg.data.kind == "tagged":
+        return False, "auto: tagged sentences are padded to the longest and masked, not bucketed"
     if cfg.data.kind != "imdb":
         return False, f"auto: {cfg.data.kind} data has no padding"
     if cfg.encoding is None or not cfg.encoding.mask_zero:
@@ -168,7 +170,7 @@ def decide_jit(cfg: Config, machine: Machine, bucketing: bool) -> tuple[bool | s
 
 def mask_not_at_the_end(cfg: Config) -> bool:
     """Masked reviews padded before their tokens: a mask cuDNN cannot read (it takes one length per row)."""
-    return cfg.encoding is not None and cfg.encoding.mask_zero and cfg.data.padding == "pre"
+    return cfg.encoding is not None and cfg.encoding.mask_zero and getattr(cfg.data, "padding", "post") == "pre"  # tagged sentences pad after
 
 
 def has_cudnn_kernel(cell: str) -> bool:

@@ -1,11 +1,12 @@
 """Loading Keras model files safely: refuse a file that could run code before Keras reads it.
 
-May import: errors, fileio, backend and cells (inside `load_model_file` only, so
-TensorFlow loads when a model does).
+May import: errors, fileio, backend and the modules that register the project's own Keras
+objects (`OWN_MODULES`, inside `load_model_file` only, so TensorFlow loads when a model does).
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import zipfile
 from pathlib import Path
@@ -16,9 +17,15 @@ from rnn_recipes.fileio import open_regular
 
 MAX_CONFIG_JSON = 10_000_000  # a model's config.json is kilobytes; refuse zip bombs before reading
 MAX_MODEL_BYTES = 8_000_000_000  # the file, and everything in it uncompressed: the largest model a config allows
-# the project's own layers (cells.py), registered with Keras: the only classes outside `keras` a model may name
-OWN_CLASSES = {("rnn_recipes.cells", "PeepholeLSTM"), ("rnn_recipes.cells", "PeepholeLSTMCell")}
 MAX_CONFIG_DEPTH = 200  # a model's config nests a dozen levels; deeper would exhaust Keras' recursion
+# The project's own Keras objects, registered when their module is imported: the only code outside
+# `keras` a model may name. Classes by module and name; functions (a loss) by the name Keras registers.
+OWN_MODULES = ("rnn_recipes.cells", "rnn_recipes.crf")
+OWN_CLASSES = {
+    ("rnn_recipes.cells", "PeepholeLSTM"), ("rnn_recipes.cells", "PeepholeLSTMCell"),
+    ("rnn_recipes.crf", "CRF"),
+}
+OWN_FUNCTIONS = {"rnn_recipes>crf_loss"}
 
 
 def check_keras_file(path: Path, *, follow: bool = True) -> None:
@@ -26,7 +33,7 @@ def check_keras_file(path: Path, *, follow: bool = True) -> None:
 
     Only `.keras` archives are accepted; their config.json may name Keras'
     own classes only: no Lambda layer (it carries Python bytecode) and no
-    `module` outside `keras` but the project's registered cells (`OWN_CLASSES`).
+    `module` outside `keras` but the project's registered layers and loss (`OWN_CLASSES`, `OWN_FUNCTIONS`).
     """
     path = Path(path)
     if path.suffix != ".keras":
@@ -46,7 +53,7 @@ def check_keras_file(path: Path, *, follow: bool = True) -> None:
         raise RunError(f"{path}: its config.json nests deeper than {MAX_CONFIG_DEPTH} levels; refused")
     problem = _unsafe_part(config)
     if problem:
-        raise RunError(f"{path}: refused: {problem}; only Keras' own layers and rnn_recipes.cells are loaded")
+        raise RunError(f"{path}: refused: {problem}; only Keras' own layers and rnn_recipes' registered ones are loaded")
 
 
 def _unsafe_part(config: Any) -> str | None:
@@ -58,7 +65,7 @@ def _unsafe_part(config: Any) -> str | None:
             if node.get("class_name") in ("Lambda", "__lambda__"):
                 return "it holds a Lambda layer (Python code)"
             module = node.get("module")
-            if module is not None and not _allowed(module, node.get("class_name")):
+            if module is not None and not _allowed(module, node.get("class_name"), node.get("config")):
                 return f"it names module {module!r}, which is outside Keras"
             stack.extend(node.values())
         elif isinstance(node, list):
@@ -66,12 +73,15 @@ def _unsafe_part(config: Any) -> str | None:
     return None
 
 
-def _allowed(module: Any, class_name: Any) -> bool:
-    """Whether a config may name `class_name` from `module`: Keras' own, or the project's registered cells."""
+def _allowed(module: Any, class_name: Any, config: Any) -> bool:
+    """Whether a config may name `class_name` from `module`: Keras' own, or the project's registered objects
+    (a registered function is written as module builtins, class function, config its registered name)."""
     if not isinstance(module, str):
         return False
     if module == "keras" or module.startswith("keras."):
         return True
+    if module == "builtins" and class_name == "function":
+        return isinstance(config, str) and config in OWN_FUNCTIONS
     return isinstance(class_name, str) and (module, class_name) in OWN_CLASSES
 
 
@@ -94,7 +104,8 @@ def load_model_file(path: Path, *, within_run: bool = False):
     cannot rebuild) is one RunError.
     """
     check_keras_file(path, follow=not within_run)
-    from rnn_recipes import cells  # noqa: F401  (registers the project's layers with Keras)
+    for module in OWN_MODULES:  # registers the project's layers and loss with Keras
+        importlib.import_module(module)
     from rnn_recipes.backend import import_keras
 
     keras = import_keras()

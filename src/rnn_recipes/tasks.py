@@ -35,12 +35,17 @@ How the next ones plug in:
   shape; `baselines` decodes the test set and returns exact match and BLEU
   (`higher_is_better=("accuracy", "exact_match", "bleu")`). Presented as the
   decoded target sequence.
-- per-token tagging (`tagging`): per-step softmax over tags
-  (`per_step=lambda s: True`), sparse categorical cross-entropy; padding is
-  kept out of the loss by the embedding's mask (`mask_zero`), which Keras
-  carries to the per-step output. `baselines` returns entity F1 and the
-  most-frequent-tag-per-token baseline; `leaderboard=("entity_f1", ...)`.
-  Presented as one (token, tag, probability) per input token.
+- per-token tagging (`tagging`, registered, what `data.kind: tagged` poses):
+  per-step softmax over tags (`per_step=lambda s: True`), sparse categorical
+  cross-entropy; padding is kept out of the loss and the accuracy by the
+  embedding's mask (`mask_zero`), which Keras carries to the per-step output.
+  A CRF output layer (`model.crf`) is a model choice: its own loss, decoded
+  by Viterbi (`tag_metrics.decode` reads either output). `baselines` decodes
+  the test sentences and returns token accuracy, entity precision, recall
+  and F1 with a per-type table (seqeval), and the same for the
+  most-frequent-tag-per-word baseline; `leaderboard=("entity_f1", ...)`.
+  Presented as one (token, tag, probability) per input token, and the
+  entities they mark.
 """
 
 from __future__ import annotations
@@ -164,6 +169,22 @@ def _language_model_baselines(model, ds: Dataset, batch_size: int, metrics: dict
     return out
 
 
+def _tagging_baselines(model, ds: Dataset, batch_size: int, metrics: dict) -> dict:
+    """Token accuracy and entity P/R/F1 per type of the decoded test tags, beside the most-frequent-tag baseline."""
+    from rnn_recipes import tag_metrics as tm
+
+    names, scheme = ds.extra["tag_names"], ds.extra["scheme"]
+    lengths = tm.lengths_of(ds.x_test)
+    truth = tm.as_tags(ds.y_test, lengths, names)
+    pred, _ = tm.decode(model.predict(ds.x_test, batch_size=batch_size, verbose=0), len(names))
+    out = tm.scores(truth, tm.as_tags(pred, lengths, names), scheme)
+    baseline = tm.most_frequent_tag(ds.x_train, ds.y_train, ds.x_test)
+    found = tm.scores(truth, tm.as_tags(baseline, lengths, names), scheme)
+    out["most_frequent_tag_baseline"] = {k: v for k, v in found.items() if k != "entity_types"}
+    out["tag_names"], out["scheme"] = list(names), scheme
+    return out
+
+
 def _forecast_baselines(model, ds: Dataset, batch_size: int, metrics: dict) -> dict:
     """The model's forecasts against persistence, seasonal naive and a linear AR: MAE, RMSE, MASE, per step."""
     predict = lambda x: model.predict(x, batch_size=batch_size, verbose=0)  # noqa: E731
@@ -212,6 +233,36 @@ def present_value(output: np.ndarray, labels: Sequence[str] | None = None, top_k
     return {"value": float(values[-1])} if len(values) == 1 else {"values": [float(v) for v in values]}
 
 
+def present_tags(output: dict, labels: Sequence[str] | None = None, top_k: int = 5, detail: bool = False) -> dict:
+    """One text's tokens with their tags (and each tag's probability, from a softmax), and the entities they mark.
+
+    `output` holds the `text`, its `tokens`, their character `spans`, the
+    decoded `tag_ids`, their `probabilities` (None from a CRF) and the tag
+    `scheme` (no entities for "none"), as the tagged predictor reads them;
+    `labels` names the tags.
+
+    Example:
+        >>> out = {"text": "Ann left", "tokens": ["Ann", "left"], "spans": [(0, 3), (4, 8)],
+        ...        "tag_ids": [0, 1], "probabilities": None}
+        >>> present_tags(out, labels=["B-PER", "O"])["entities"]
+        [{'type': 'PER', 'text': 'Ann', 'start': 0, 'end': 3}]
+    """
+    from rnn_recipes.tag_metrics import entities
+
+    tags = [str(_name(int(i), labels)) for i in output["tag_ids"]]
+    probs = output["probabilities"]
+    tokens = []
+    for i, (token, tag) in enumerate(zip(output["tokens"], tags)):
+        row = {"token": token, "tag": tag}
+        if probs is not None:
+            row["probability"] = float(probs[i])
+        tokens.append(row)
+    spans, text = output["spans"], output["text"]
+    found = [{"type": kind, "text": text[spans[a][0] : spans[b - 1][1]], "start": spans[a][0], "end": spans[b - 1][1]}
+             for kind, a, b in entities(tags)] if output.get("scheme", "IOB2") != "none" else []
+    return {"tokens": tokens, "entities": found}
+
+
 # --- the registry ----------------------------------------------------------------
 
 TASKS: dict[str, Task] = {task.name: task for task in (
@@ -254,6 +305,15 @@ TASKS: dict[str, Task] = {task.name: task for task in (
         higher_is_better=("_pct",),
         present=present_value,
         prediction_plot=True,
+    ),
+    Task(
+        "tagging",
+        "many-to-many: one tag per token (named entities, parts of speech)",
+        per_step=lambda spec: True,
+        baselines=_tagging_baselines,
+        leaderboard=("entity_f1", "token_accuracy", "val_loss", "most_frequent_tag_baseline.entity_f1"),
+        higher_is_better=("accuracy", "f1", "precision", "recall"),
+        present=present_tags,
     ),
 )}
 

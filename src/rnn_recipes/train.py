@@ -20,6 +20,7 @@ from rnn_recipes.data import load_dataset
 from rnn_recipes.dataset import Dataset
 from rnn_recipes.fileio import atomic_write, write_json, write_text
 from rnn_recipes.metrics import evaluate_model
+from rnn_recipes.tagged import TAGGER_FILE
 from rnn_recipes.rundir import check_free_space, open_run, save_config, write_manifest
 
 keras = import_keras()
@@ -152,6 +153,8 @@ def _train(
     write_json(run_dir / "runtime.json", rt.to_json())
     if ds.codec is not None:
         write_json(run_dir / "vocab.json", ds.codec.to_json())
+    if "tagger" in ds.extra:  # tagged data: the words, characters and tags `rnn predict` reads text with
+        write_json(run_dir / TAGGER_FILE, ds.extra["tagger"])
     if ds.series is not None:  # the columns and training-part scaling a forecast repeats
         write_json(run_dir / forecast.SERIES_JSON, ds.series.meta)
     print(f"run directory: {run_dir}", file=sys.stderr)
