@@ -29,9 +29,10 @@ ORDER = [
     "series_csv", "series", "data", "runproof", "rundir", "runs",
     # model and training parts
     "pipeline", "intervals", "model", "gradguard", "plots", "metrics", "forecast", "numpy_rnn", "engine", "controls",
+    "progress", "tensorboard_log",
     "checkpoint", "distribute", "autotune",
     # commands as library functions
-    "train", "evaluate", "predict_input", "predict", "generate", "diagnose", "recipes", "leaderboard",
+    "train", "evaluate", "predict_input", "predict", "export", "generate", "diagnose", "recipes", "leaderboard", "api",
     # the command line
     "cli_common", "cli_recipes", "cli", "__main__",
 ]
