@@ -68,6 +68,7 @@ def test_every_task_kind_exports_in_every_format_with_the_keras_models_predictio
     assert meta["verification"]["examples"] == result.examples > 0
     assert meta["verification"]["max_abs_diff"] == result.max_abs_diff <= meta["verification"]["bound"]
     assert {"tensorflow", "keras"} <= set(meta["versions"]) and (result.path / "README.md").is_file()
+    assert meta["inputs"][-1]["name"] == "inputs" and meta["outputs"][0]["name"] in ("output_0", "Identity:0")
     run, x, expected = _test_inputs(tiny_runs[name])
     if name == "series_sunspots_gru":  # the export reads raw values and answers in the CSV's units
         from rnn_recipes.forecast import read_series_meta
@@ -128,6 +129,32 @@ def test_an_export_that_does_not_match_leaves_nothing_behind(tiny_runs, tmp_path
     with pytest.raises(export.ExportError, match=r"differs from the Keras model by .* nothing was written"):
         export.export_run(tiny_runs["sine_simple_rnn"], "onnx", tmp_path / "sine")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_model_the_converter_cannot_hold_is_refused_with_its_reason(tiny_runs, tmp_path, monkeypatch):
+    import importlib
+
+    export = importlib.import_module("rnn_recipes.export")
+
+    def refuse(plan, path):
+        path.write_bytes(b"half")  # a converter that fails half way
+        raise ValueError("Some ops are not supported by the native TFLite runtime: FlexTensorListReserve\nmore detail")
+
+    monkeypatch.setitem(export.WRITERS, "litert", refuse)
+    with pytest.raises(export.ExportError) as info:
+        export.export_run(tiny_runs["sine_simple_rnn"], "litert", tmp_path / "sine")
+    assert str(info.value) == ("litert cannot hold this sine model: Some ops are not supported by the native TFLite "
+                               "runtime: FlexTensorListReserve")
+    assert list(tmp_path.iterdir()) == []
+
+    def crash(path, plan):
+        raise RuntimeError("Select TensorFlow op(s) are not supported by this interpreter")
+
+    monkeypatch.setitem(export.RUNNERS, "onnx", crash)
+    with pytest.raises(export.ExportError, match="the onnx export does not run in onnxruntime.InferenceSession: Select"):
+        export.export_run(tiny_runs["sine_simple_rnn"], "onnx", tmp_path / "new" / "onnx")
+    assert list(tmp_path.iterdir()) == []  # not even the folder made for it
 
 
 @pytest.mark.slow

@@ -336,8 +336,8 @@ def _write_onnx(plan: Plan, path: Path) -> None:
 
 
 @contextmanager
-def _quiet_converters():
-    """TensorFlow's saver and the converters log warnings about Keras internals that are not the user's concern."""
+def _quiet_tensorflow():
+    """TensorFlow's saver, its retracing notes and the converters log warnings that are not the user's concern."""
     import tensorflow as tf
 
     loggers = [tf.get_logger(), logging.getLogger("tf2onnx"), logging.getLogger("absl")]
@@ -386,6 +386,19 @@ def _run_onnx(path: Path, plan: Plan) -> dict[str, np.ndarray]:
 RUNNERS = {"saved_model": _run_saved_model, "litert": _run_litert, "onnx": _run_onnx}
 
 
+def output_name(path: Path, fmt: str) -> str:
+    """The output's name as the format's runtime reports it (a SavedModel's `serving_default` signature names it)."""
+    if fmt == "onnx":
+        import onnxruntime
+
+        return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_outputs()[0].name
+    if fmt == "litert":
+        from ai_edge_litert.interpreter import Interpreter
+
+        return next(iter(Interpreter(model_path=str(path)).get_signature_list().values()))["outputs"][0]
+    return "output_0"
+
+
 def _max_diff(found: np.ndarray, expected: np.ndarray, what: str) -> float:
     found = np.asarray(found, np.float32)
     if found.shape != expected.shape:
@@ -430,7 +443,7 @@ def _inputs(fmt: str, plan: Plan) -> list[dict]:
     return [{"signature": "serve", **numeric}]
 
 
-def _metadata(run: Run, fmt: str, plan: Plan, diff: float, seconds: float, limit: float) -> dict:
+def _metadata(run: Run, fmt: str, plan: Plan, diff: float, seconds: float, limit: float, output: str) -> dict:
     task = tasks.get(task_name(run.config))
     return {
         "format": fmt,
@@ -440,7 +453,7 @@ def _metadata(run: Run, fmt: str, plan: Plan, diff: float, seconds: float, limit
         "data_kind": run.config.data.kind,
         "task": task.name,
         "inputs": _inputs(fmt, plan),
-        "outputs": [{"name": "output", "dtype": "float32", "shape": [None, *plan.expected.shape[1:]],
+        "outputs": [{"name": output, "dtype": "float32", "shape": [None, *plan.expected.shape[1:]],
                      "meaning": task.summary}],
         **plan.about,
         "verification": {"runtime": RUNTIME[fmt], "examples": int(len(plan.x)), "split": "test",
@@ -504,26 +517,36 @@ def export_run(run_dir: Path | str, fmt: str, out: Path | str | None = None,
     out = Path(out) if out is not None else default_out(run.path, fmt)
     if out.exists() and not (out.is_dir() and (out / METADATA).is_file()):
         raise ExportError(f"{out} exists and is not an export (no {METADATA}); give another --out")
+    with _quiet_tensorflow():
+        plan = PLANS[run.config.data.kind](run, fmt, run.load_model())
+    if len(plan.x) == 0:
+        raise ExportError(f"{run.path} has no test examples to check an export on; nothing was written")
     start = time.perf_counter()
-    model = run.load_model()
-    plan = PLANS[run.config.data.kind](run, fmt, model)
+    made_parent = not out.parent.exists()
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
         target = staging / MODEL_FILE[fmt]
         try:
-            with _quiet_converters():
+            with _quiet_tensorflow():
                 WRITERS[fmt](plan, target)
         except Exception as exc:  # a converter's refusal: one line saying why
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ExportError(f"{fmt} cannot hold this {run.config.data.kind} model: {reason[:300]}") from None
         written = time.perf_counter() - start
         log(f"wrote {fmt} in {written:.1f} s; checking it on {len(plan.x)} test examples")
-        diff, limit = verify(target, fmt, plan), bound(plan)
+        try:
+            with _quiet_tensorflow():
+                diff, limit = verify(target, fmt, plan), bound(plan)
+        except ExportError:
+            raise
+        except Exception as exc:  # the runtime refuses what the converter wrote
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ExportError(f"the {fmt} export does not run in {RUNTIME[fmt]}: {reason[:300]}") from None
         if not diff <= limit:
             raise ExportError(f"the {fmt} export differs from the Keras model by {diff:.3g} on the test split "
                               f"(bound {limit:.3g}); nothing was written")
-        meta = _metadata(run, fmt, plan, diff, written, limit)
+        meta = _metadata(run, fmt, plan, diff, written, limit, output_name(target, fmt))
         (staging / METADATA).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         (staging / README).write_text(_readme(meta), encoding="utf-8")
         if out.exists():
@@ -532,5 +555,7 @@ def export_run(run_dir: Path | str, fmt: str, out: Path | str | None = None,
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+        if made_parent and not out.exists() and not any(out.parent.iterdir()):
+            out.parent.rmdir()  # a refused export leaves no empty RUN-export folder either
     log(f"{fmt}: max abs difference from the Keras model {diff:.3g} on {len(plan.x)} test examples (bound {limit:.3g})")
     return ExportResult(out, fmt, len(plan.x), diff, written, meta)
