@@ -179,3 +179,16 @@ def test_an_unknown_format_is_refused_before_anything_is_read(tmp_path):
     with pytest.raises(ExportError, match="unknown export format 'tflite'; expected one of: saved_model, litert, onnx"):
         export_run(tmp_path, "tflite")
     assert issubclass(ExportError, UserError)
+
+
+def test_an_export_traces_the_generic_recurrent_kernels_not_cudnns():
+    from rnn_recipes.backend import import_keras
+    from rnn_recipes.export import portable
+
+    keras = import_keras()
+    inner = keras.Sequential([keras.Input((5, 2)), keras.layers.Bidirectional(keras.layers.GRU(3, return_sequences=True)),
+                              keras.layers.LSTM(3)])
+    outer = keras.Sequential([keras.Input((5, 2)), inner, keras.layers.Dense(1)])
+    cells = lambda: [inner.layers[0].forward_layer, inner.layers[0].backward_layer, inner.layers[1]]  # noqa: E731
+    assert [c.use_cudnn for c in cells()] == ["auto"] * 3
+    assert portable(outer) is outer and [c.use_cudnn for c in cells()] == [False] * 3

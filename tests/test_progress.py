@@ -81,3 +81,19 @@ def test_the_last_line_names_the_run_and_the_baseline():
         "done: runs/x  test accuracy 0.9 (majority class 0.5, bag of words 0.75)")
     assert headline({"verdict": "test MASE 0.05: beats persistence (1.02) by 95.4%"}).startswith("test MASE 0.05")
     assert headline({"split": "test", "loss": 0.25}) == "test loss 0.25"
+
+
+def test_what_another_callback_prints_starts_on_a_clean_line():
+    out, clock = Tty(), Clock()
+    progress = Progress(150, 2, "live", out, clock)
+    clear = progress.clearer()
+    progress.on_epoch_begin(1)
+    clock.now += 1.0
+    progress.on_train_batch_end(0, {"loss": 1.0})
+    assert progress._open
+    clear.on_epoch_end(1)
+    out.write("--- epoch 2 ---\n")  # a sample printed by a control
+    progress.on_epoch_end(1, {"loss": 1.0})
+    screen = out.getvalue().split("\n")
+    assert screen[0].rsplit("\r", 1)[-1] == "--- epoch 2 ---"  # the live line was wiped, not continued
+    assert screen[1].lstrip("\r").startswith("epoch   2/150  loss 1")

@@ -147,7 +147,7 @@ def _labelled_plan(run: Run, fmt: str, model) -> Plan:
     }
     plan = Plan(model, x, expected, "ids", about=about)
     if fmt == "saved_model":
-        strings = load_model_file(run.path / INFERENCE_MODEL)  # the run's own strings-in model
+        strings = portable(load_model_file(run.path / INFERENCE_MODEL))  # the run's own strings-in model
         plan.texts, plan.text_expected = texts, expected
         plan.text_graph = (lambda t: strings(t), [strings])
     return plan
@@ -284,6 +284,22 @@ def _signature(model):
     import tensorflow as tf
 
     return tf.TensorSpec((None, *model.input_shape[1:]), model.inputs[0].dtype, name="inputs")
+
+
+def portable(model):
+    """`model` with its recurrent layers set to Keras' generic kernels, not cuDNN's (in place; returned).
+
+    The same function everywhere; a graph traced on a GPU would otherwise hold
+    cuDNN's kernel, which runs on no CPU, phone or ONNX runtime.
+    """
+    stack = [model]
+    while stack:
+        layer = stack.pop()
+        if hasattr(layer, "use_cudnn"):
+            layer.use_cudnn = False
+        stack.extend(getattr(layer, "layers", None) or [])  # a model's layers, nested models included
+        stack.extend(w for w in (getattr(layer, "forward_layer", None), getattr(layer, "backward_layer", None)) if w)
+    return model
 
 
 def _unrolled(model):
@@ -518,7 +534,7 @@ def export_run(run_dir: Path | str, fmt: str, out: Path | str | None = None,
     if out.exists() and not (out.is_dir() and (out / METADATA).is_file()):
         raise ExportError(f"{out} exists and is not an export (no {METADATA}); give another --out")
     with _quiet_tensorflow():
-        plan = PLANS[run.config.data.kind](run, fmt, run.load_model())
+        plan = PLANS[run.config.data.kind](run, fmt, portable(run.load_model()))
     if len(plan.x) == 0:
         raise ExportError(f"{run.path} has no test examples to check an export on; nothing was written")
     start = time.perf_counter()

@@ -145,6 +145,24 @@ class Progress(keras.callbacks.Callback):
             text += f"  ETA {duration(self._run_eta(epoch, spent))}"
         self._write(text, keep=keep)
 
+    def clear(self) -> None:
+        """Wipe an open live line, so what another callback prints starts on a clean line."""
+        if self._open:
+            width = max(20, shutil.get_terminal_size((100, 20)).columns - 1)
+            self.stream.write("\r" + " " * width + "\r")
+            self.stream.flush()
+            self._open = False
+
+    def clearer(self) -> keras.callbacks.Callback:
+        """A callback to put before those that print at an epoch's end (samples, warnings): it calls `clear`."""
+        progress = self
+
+        class Clear(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                progress.clear()
+
+        return Clear()
+
     def on_train_end(self, logs=None):
         if self._open:  # stopped early (patience, budget) on a line that was to be rewritten
             self.stream.write("\n")

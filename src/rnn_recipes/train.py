@@ -182,10 +182,11 @@ def _train(
     if cfg.train.grad_guard and not plan.distributed:
         controls.insert(0, GradGuard(cfg, checkpoint.history))
     # the checkpoint comes after EarlyStopping and the controls, so each checkpoint holds their decisions
-    callbacks = [EpochTimer(), *([early_stopping] if early_stopping else []), *controls, checkpoint]
-    # after the checkpoint: the epoch's line shows what was saved; TensorBoard sees the scheduled learning rate
-    callbacks += [*tensorboard_log.callbacks(cfg, ds, run_dir, gradients=not plan.distributed),
-                  progress.Progress(epochs, steps_per_epoch, progress.mode_for(verbose, sys.stderr))]
+    shown = progress.Progress(epochs, steps_per_epoch, progress.mode_for(verbose, sys.stderr))
+    # the live line is wiped before the controls print (samples, warnings) and rewritten last, with all they logged
+    callbacks = [EpochTimer(), shown.clearer(), *([early_stopping] if early_stopping else []), *controls, checkpoint]
+    # after the checkpoint: TensorBoard sees the scheduled learning rate and the epoch's line shows what was saved
+    callbacks += [*tensorboard_log.callbacks(cfg, ds, run_dir, gradients=not plan.distributed), shown]
     if plan.distributed:  # global batches sharded over workers, split over replicas
         data = distribute.fit_data(plan, ds, cfg, initial_epoch)
     else:
