@@ -29,10 +29,11 @@ ORDER = [
     "series_csv", "series", "timing", "data", "runproof", "rundir", "runs",
     # model and training parts
     "pipeline", "intervals", "model", "gradguard", "plots", "metrics", "forecast", "numpy_rnn", "engine", "controls",
+    "progress", "tensorboard_log",
     "checkpoint", "distribute", "autotune",
     # commands as library functions
-    "train", "evaluate", "predict_input", "predict", "generate", "sessions", "diagnose", "recipes", "leaderboard",
-    "served", "serve",
+    "train", "evaluate", "predict_input", "predict", "export", "generate", "sessions", "diagnose", "recipes", "leaderboard",
+    "served", "serve", "api",
     # the command line
     "cli_common", "cli_recipes", "cli", "__main__",
 ]

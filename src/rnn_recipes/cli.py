@@ -8,9 +8,10 @@ cli_recipes.py; this module adds them to `app`.
 
 from __future__ import annotations
 
+import io
 import json
 import sys
-from contextlib import redirect_stdout
+from contextlib import nullcontext, redirect_stderr, redirect_stdout
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -54,17 +55,22 @@ def train(
     overwrite: Annotated[
         bool, typer.Option(help="Replace the run at --out; the old run stays until the new one is complete.")
     ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors and the run directory.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="A plain line for every epoch, even on a terminal.")
+    ] = False,
 ) -> None:
     """Train the model a config describes and save it to a run directory."""
     with user_errors():
-        from rnn_recipes.rundir import training_config
+        from rnn_recipes.api import train as train_api
 
-        path = resolve_config(config) if config is not None else None
-        cfg = training_config(path, set_ or [], resume=resume, out=out, overwrite=overwrite)
-        from rnn_recipes.train import train as train_run
-
-        with redirect_stdout(sys.stderr):  # progress to stderr; stdout carries only the run directory
-            run_dir = train_run(cfg, out, resume=resume, overwrite=overwrite)
+        if quiet and verbose:
+            raise typer.BadParameter("give --quiet or --verbose, not both")
+        level = 0 if quiet else 2 if verbose else None
+        # progress to stderr (none with --quiet); stdout carries only the run directory
+        with redirect_stdout(sys.stderr), redirect_stderr(io.StringIO()) if quiet else nullcontext():
+            run_dir = train_api(resolve_config(config) if config is not None else None, set_ or [],
+                                out=out, resume=resume, overwrite=overwrite, verbose=level)
     typer.echo(str(run_dir))
 
 
@@ -219,6 +225,32 @@ def serve(
 
         typer.echo(f"serving {run} on http://{host}:{port} (Ctrl-C stops)", err=True)
         serve_run(run, host, port, Limits(max_sessions=max_sessions, ttl=session_ttl, max_tokens=max_tokens))
+
+
+class ExportFormat(str, Enum):
+    saved_model = "saved_model"
+    litert = "litert"
+    onnx = "onnx"
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="A run directory written by `rnn train`.", show_default=False)],
+    format_: Annotated[
+        ExportFormat, typer.Option("--format", help="saved_model (TensorFlow Serving), litert (phones), onnx.")
+    ] = ExportFormat.saved_model,
+    out: Annotated[Optional[Path], typer.Option(help="Export directory (default: RUN-export/FORMAT, beside the run).")] = None,
+) -> None:
+    """Export a trained run for deployment, checked against the Keras model on the test split as it is written."""
+    with user_errors():
+        from rnn_recipes.runs import load_run
+
+        load_run(run)  # refuse a bad directory before importing TensorFlow
+        from rnn_recipes.api import export as export_api
+
+        with redirect_stdout(sys.stderr):  # converter chatter to stderr; stdout carries only the export directory
+            result = export_api(run, format_.value, out, log=lambda line: typer.echo(line, err=True))
+    typer.echo(str(result.path))
 
 
 # --- recipes, sweeps and diagnostics -----------------------------------------

@@ -239,6 +239,9 @@ class OutputConfig(Section):
     sample_every: int | None = Field(
         None, ge=1, description="text runs: print and keep a short sample every this many epochs (or intervals)"
     )
+    tensorboard: bool = Field(
+        False, description="write TensorBoard event files under RUN/tensorboard (losses, learning rate, histograms, graph)"
+    )
 
 
 class Config(Section):

@@ -20,6 +20,7 @@ from rnn_recipes.fileio import read_text_bounded
 MANIFEST = "manifest.json"
 CONFIG = "config.yaml"
 LOCK = ".lock"
+TENSORBOARD = "tensorboard"  # output.tensorboard's event files: the one folder of a run besides its checkpoint
 
 # What `rnn train` writes into a run directory; anything else in it means it is not (only) a run.
 RUN_FILES = frozenset({
@@ -72,6 +73,8 @@ def replace_refusal(path: Path) -> str | None:
             extra = next((e.name for e in entry.iterdir() if e.is_symlink() or not _CHECKPOINT_FILES.fullmatch(e.name)), None)
             if extra:
                 return f"holds {CHECKPOINT}/{extra!r}, which `rnn train` never writes"
+            continue
+        if name == TENSORBOARD and entry.is_dir():
             continue
         if (name in RUN_FILES or name in listed or _OWN_TEMP.fullmatch(name)) and entry.is_file():
             continue

@@ -32,6 +32,7 @@ from rnn_recipes import controls as ctl  # noqa: E402
 from rnn_recipes import pipeline  # noqa: E402
 from rnn_recipes.gradguard import GradGuard  # noqa: E402
 from rnn_recipes.intervals import interval_count, interval_dataset  # noqa: E402
+from rnn_recipes import progress, tensorboard_log  # noqa: E402
 
 
 def seed_everything(seed: int, deterministic_ops: bool = True) -> None:
@@ -122,7 +123,8 @@ def train(
     Args:
         cfg: the validated config.
         out: run directory; default `output.dir/<name>-<timestamp>`.
-        verbose: Keras verbosity; default a progress bar on a terminal, a line per epoch otherwise.
+        verbose: progress (`rnn_recipes.progress`): None a live line per epoch on a terminal and a line
+            per epoch otherwise; 0 nothing (not even the last line), 1 the live line, 2 a line per epoch.
         resume: an unfinished run directory to continue from its last checkpoint.
         overwrite: replace an existing run at `out` once the new one is complete.
     """
@@ -133,14 +135,17 @@ def train(
             _train(cfg, ds, scratch, verbose, plan, restore_from=resume)
         return plan.shared_dir
     with open_run(cfg, out, resume=resume, overwrite=overwrite, data_sha256=ds.content_sha256()) as run:  # locked; SIGINT/SIGTERM -> resume hint
-        _train(cfg, ds, run.path, verbose, plan)
-        return run.finish()
+        metrics = _train(cfg, ds, run.path, verbose, plan)
+        final = run.finish()
+    if verbose != 0:
+        print(progress.final_line(final, metrics), file=sys.stderr)
+    return final
 
 
 def _train(
     cfg: Config, ds: Dataset, run_dir: Path, verbose: int | None, plan: distribute.Plan, restore_from: Path | None = None
-) -> None:
-    """Build, fit (from the last checkpoint, if any) and write every artifact into `run_dir`."""
+) -> dict:
+    """Build, fit (from the last checkpoint, if any) and write every artifact into `run_dir`; return the metrics."""
     rt = runtime.for_this_machine(cfg)  # XLA, bucketing, cuDNN, precision: decided here, once
     # XLA auto, where the rules leave it open: timed on throwaway models, before the run's model is seeded
     rt = autotune.settle(cfg, ds, rt, log=lambda msg: print(msg, file=sys.stderr))
@@ -180,7 +185,11 @@ def _train(
     if cfg.train.grad_guard and not plan.distributed:
         controls.insert(0, GradGuard(cfg, checkpoint.history))
     # the checkpoint comes after EarlyStopping and the controls, so each checkpoint holds their decisions
-    callbacks = [EpochTimer(), *([early_stopping] if early_stopping else []), *controls, checkpoint]
+    shown = progress.Progress(epochs, steps_per_epoch, progress.mode_for(verbose, sys.stderr))
+    # the live line is wiped before the controls print (samples, warnings) and rewritten last, with all they logged
+    callbacks = [EpochTimer(), shown.clearer(), *([early_stopping] if early_stopping else []), *controls, checkpoint]
+    # after the checkpoint: TensorBoard sees the scheduled learning rate and the epoch's line shows what was saved
+    callbacks += [*tensorboard_log.callbacks(cfg, ds, run_dir, gradients=not plan.distributed), shown]
     if plan.distributed:  # global batches sharded over workers, split over replicas
         data = distribute.fit_data(plan, ds, cfg, initial_epoch)
     else:
@@ -203,7 +212,7 @@ def _train(
             epochs=epochs,
             initial_epoch=initial_epoch,
             callbacks=callbacks,
-            verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose,
+            verbose=0,  # progress.Progress writes the lines
         )
     history = checkpoint.history  # every epoch, including those before a resume
 
@@ -234,3 +243,4 @@ def _train(
     if "verdict" in metrics:  # a forecast's one line: how far it beats persistence
         print(f"{cfg.model.cell}: {metrics['verdict']}", file=sys.stderr)
     distribute.report_weights(plan, model)
+    return metrics
