@@ -1,4 +1,4 @@
-"""Datasets: IMDB reviews, a text corpus, series (the seed's sine, CSV files) and labelled text, as arrays.
+"""Datasets: IMDB reviews, a text corpus, series (the seed's sine, CSV files), labelled text and pairs, as arrays.
 
 Each loader turns a validated data config into a `Dataset` of NumPy arrays.
 Token data is integer ids of shape (N, T); series are float values of shape
@@ -28,10 +28,11 @@ from rnn_recipes.imdb import imdb_spec, load_imdb
 def load_dataset(cfg: Config) -> Dataset:
     """Load the dataset `cfg.data` names."""
     from rnn_recipes.labelled_text import load_labelled_text  # reads through labelled.py and Keras' vectorizer
+    from rnn_recipes.pairs import load_addition, load_pairs
 
     loaders = {
         "imdb": load_imdb, "text": load_text, "sine": load_series, "series": load_series,
-        "labelled_text": load_labelled_text,
+        "labelled_text": load_labelled_text, "pairs": load_pairs, "addition": load_addition,
     }
     return loaders[cfg.data.kind](cfg.data, cfg.seed)
 
@@ -46,7 +47,10 @@ def data_spec(cfg: Config) -> DataSpec:
     nothing downloads)."""
     if cfg.data.kind == "labelled_text":  # the vocabulary's size depends on the seeded split
         return load_dataset(cfg).spec
-    specs = {"imdb": imdb_spec, "text": text_spec, "sine": series_spec, "series": series_spec}
+    from rnn_recipes.pairs import addition_spec, pairs_spec
+
+    specs = {"imdb": imdb_spec, "text": text_spec, "sine": series_spec, "series": series_spec, "pairs": pairs_spec,
+             "addition": addition_spec}
     return specs[cfg.data.kind](cfg.data)
 
 

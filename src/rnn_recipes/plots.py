@@ -112,3 +112,21 @@ def forecasts(lines: dict[str, Any], times: list, targets: tuple[str, ...], path
     fig.suptitle(title)
     fig.tight_layout()
     _save(fig, path)
+
+
+def attention_map(weights, source_tokens: list[str], output_tokens: list[str], path: Path, title: str = "") -> None:
+    """A seq2seq attention map: one row per output token, one column per source token, darker is more weight."""
+    import numpy as np
+
+    w = np.asarray(weights)[: len(output_tokens), : len(source_tokens)]
+    fig, ax = plt.subplots(figsize=(1.5 + 0.35 * max(len(source_tokens), 4), 1.2 + 0.35 * max(len(output_tokens), 4)))
+    im = ax.imshow(w, cmap="Greys", vmin=0.0, vmax=max(float(w.max(initial=0.0)), 1e-9), aspect="auto")
+    shown = lambda tokens: [repr(t)[1:-1] if t.strip() else "␣" for t in tokens]  # noqa: E731
+    ax.set_xticks(range(len(source_tokens)), shown(source_tokens), rotation=90)
+    ax.set_yticks(range(len(output_tokens)), shown(output_tokens))
+    ax.set_xlabel("source")
+    ax.set_ylabel("output")
+    fig.colorbar(im, ax=ax)
+    ax.set_title(title)
+    fig.tight_layout()
+    _save(fig, path)

@@ -13,7 +13,9 @@ from the task record's `present` (`rnn_recipes.tasks`):
 - series runs: the next `horizon` rows after a CSV's last `time_steps` rows
   (`forecast.predict_csv`), printed as CSV by `forecast_lines`;
 - IMDB runs: negative/positive for English text, encoded through Keras'
-  IMDB word index (`imdb_text.py`) exactly as the training reviews were.
+  IMDB word index (`imdb_text.py`) exactly as the training reviews were;
+- seq2seq runs (pairs, addition): `{"output", "score"}`, the text decoded
+  step by step (`decode.py`), greedy or by beam search.
 
 Input a run cannot predict from is refused with one line (`InputError`).
 
@@ -120,15 +122,65 @@ def _imdb_predictor(run, task) -> Predictor:
                      lambda batch: np.asarray(model.predict_on_batch(rows(batch))))
 
 
-def load_predictor(run_dir: Path) -> Predictor:
-    """Read a finished run once (refusing incomplete or altered ones) and get ready to predict."""
+def _seq2seq_predictor(run, task, beam: int = 1, max_length: int | None = None) -> Predictor:
+    from rnn_recipes.codec import PairCodec
+    from rnn_recipes.decode import Decoder
+
+    codec = PairCodec.from_run(run)
+    decoder = Decoder(run.load_model(), codec.start, codec.end, max_length)
+    width = decoder.source_len
+
+    def ids(text: str) -> np.ndarray:
+        found = codec.source_ids(text)
+        if len(found) > width:
+            raise InputError(f"the text {text[:30]!r} has {len(found)} tokens; this run reads at most {width} "
+                             "(its longest training source)")
+        return np.pad(np.array(found, np.int32), (0, width - len(found)))
+
+    def outputs(batch: list[str]) -> list[dict]:
+        source = np.stack([ids(t) for t in batch])
+        found = decoder.greedy(source) if beam == 1 else [decoder.beam(row, beam) for row in source]
+        return [{"text": codec.decode(d.ids), "score": d.score, "ids": d.ids, "ended": d.ended, "weights": d.weights,
+                 "source_tokens": codec.source_tokens(t),
+                 "output_tokens": [codec.target[i] for i in d.ids] + ([codec.target[codec.end]] if d.ended else [])}
+                for t, d in zip(batch, found)]
+
+    return Predictor(run.config.data.kind, task, codec.vocab, "text", "text", outputs)
+
+
+SEQ2SEQ_KINDS = ("pairs", "addition")
+
+
+def load_predictor(run_dir: Path, *, beam: int = 1, max_length: int | None = None) -> Predictor:
+    """Read a finished run once (refusing incomplete or altered ones) and get ready to predict.
+
+    `beam` and `max_length` are for seq2seq runs: beam search with that many
+    beams (1 is greedy), and the most output tokens (default: the longest training target).
+    """
     run = load_run(Path(run_dir))
     task = tasks.get(task_name(run.config))
     kind = run.config.data.kind
     if kind == "series":
         raise InputError(f"{run_dir} is a series run: it forecasts from a CSV's last rows; give --csv FILE")
-    makers = {"labelled_text": _labelled_predictor, "text": _text_predictor, "sine": _sine_predictor, "imdb": _imdb_predictor}
+    if beam < 1 or (max_length is not None and max_length < 1):
+        raise InputError(f"--beam and --max-length must be at least 1; received {beam} and {max_length}")
+    seq2seq = lambda run, task: _seq2seq_predictor(run, task, beam, max_length)  # noqa: E731
+    makers = {"labelled_text": _labelled_predictor, "text": _text_predictor, "sine": _sine_predictor, "imdb": _imdb_predictor,
+              **{k: seq2seq for k in SEQ2SEQ_KINDS}}
     return makers[kind](run, task)
+
+
+def attention_map(p: Predictor, text: str, path: Path) -> dict:
+    """Decode `text` with a seq2seq predictor and draw its attention weights to `path` (PNG); returns the result."""
+    from rnn_recipes import plots
+
+    if p.kind not in SEQ2SEQ_KINDS:
+        raise InputError(f"--attention-map is for seq2seq runs; this is a {p.kind} run")
+    row = p.outputs([text])[0]
+    if not np.any(row["weights"]):
+        raise InputError("this run was trained with model.attention: none; it has no attention weights to draw")
+    plots.attention_map(row["weights"], row["source_tokens"], row["output_tokens"], Path(path), title=f"{text} -> {row['text']}")
+    return p.task.present(row)
 
 
 def forecast_lines(rows: list[dict], json_lines: bool = False) -> Iterator[str]:
@@ -181,4 +233,6 @@ def format_plain(result: dict) -> str:
         return f"{result['label']}\t{result['probability']:.4f}"
     if "top" in result:
         return "  ".join(f"{t['token']!r} {t['probability']:.4f}" for t in result["top"])
+    if "output" in result:
+        return result["output"]
     return f"{result['value']:.6g}"

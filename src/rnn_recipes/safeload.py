@@ -1,7 +1,7 @@
 """Loading Keras model files safely: refuse a file that could run code before Keras reads it.
 
-May import: errors, fileio, backend (inside `load_model_file` only, so TensorFlow
-loads when a model does).
+May import: errors, fileio, backend and attention (inside `load_model_file` only,
+so TensorFlow loads when a model does).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from rnn_recipes.fileio import open_regular
 MAX_CONFIG_JSON = 10_000_000  # a model's config.json is kilobytes; refuse zip bombs before reading
 MAX_MODEL_BYTES = 8_000_000_000  # the file, and everything in it uncompressed: the largest model a config allows
 MAX_CONFIG_DEPTH = 200  # a model's config nests a dozen levels; deeper would exhaust Keras' recursion
+# the project's own layers a model file may name (module, class): registered with Keras by attention.py
+PROJECT_LAYERS = {("rnn_recipes.attention", "LocalAttention")}
 
 
 def check_keras_file(path: Path, *, follow: bool = True) -> None:
@@ -56,6 +58,8 @@ def _unsafe_part(config: Any) -> str | None:
             if node.get("class_name") in ("Lambda", "__lambda__"):
                 return "it holds a Lambda layer (Python code)"
             module = node.get("module")
+            if (module, node.get("class_name")) in PROJECT_LAYERS:
+                module = "keras"  # the project's own registered layers (attention.py): no code in the file
             if module is not None and not (isinstance(module, str) and (module == "keras" or module.startswith("keras."))):
                 return f"it names module {module!r}, which is outside Keras"
             stack.extend(node.values())
@@ -86,6 +90,8 @@ def load_model_file(path: Path, *, within_run: bool = False):
     from rnn_recipes.backend import import_keras
 
     keras = import_keras()
+    from rnn_recipes import attention  # noqa: F401  (registers the project's layers before Keras reads the file)
+
     try:
         return keras.saving.load_model(path, safe_mode=True)
     except (MemoryError, RecursionError, Exception) as exc:  # noqa: BLE001 - Keras raises many types for bad files
