@@ -82,8 +82,12 @@ class LocalAttention(keras.layers.Layer):
     def compute_mask(self, inputs, mask=None):
         return None if mask is None else mask[0]
 
-    def compute_output_shape(self, input_shape):
-        return (*input_shape[0][:-1], input_shape[1][-1])
+    def compute_output_spec(self, inputs, mask=None, return_attention_scores=False):
+        query, value = inputs[0], inputs[1]
+        context = keras.KerasTensor((*query.shape[:-1], value.shape[-1]), dtype=self.compute_dtype)
+        if not return_attention_scores:
+            return context
+        return context, keras.KerasTensor((*query.shape[:-1], value.shape[1]), dtype=self.compute_dtype)
 
     def get_config(self):
         return {**super().get_config(), "window": self.window}

@@ -129,7 +129,14 @@ class Decoder:
                 for i in range(n)]
 
     def beam(self, source: np.ndarray, k: int, max_length: int | None = None) -> Decoded:
-        """Beam search with `k` beams for one source (S,): the finished hypothesis with the best length-normalised score."""
+        """Beam search with `k` beams for one source (S,): the hypothesis with the best length-normalised score.
+
+        Each step ranks every continuation of the live beams; an end token among
+        the `k` best finishes a hypothesis, the best other continuations stay
+        live (so one beam is exactly greedy decoding). It stops when `k`
+        hypotheses have finished, or at `max_length`, where the live beams end
+        unfinished.
+        """
         source = self._fit(source)[:1]
         limit = max_length or self.max_length
         cached, mask, states = self.encode(np.repeat(source, k, axis=0))
@@ -142,25 +149,25 @@ class Decoder:
         for t in range(limit + 1):
             probs, att, states = self.step(tokens, cached, mask, states)
             total = log_prob[:, None] + np.log(np.maximum(probs, 1e-30))
-            if t == limit:  # only the end token may follow the last kept one
-                keep = np.full_like(total, -np.inf)
-                keep[:, self.end] = total[:, self.end]
-                total = keep
             order = np.argsort(-total, axis=None, kind="stable")[: 2 * k]
-            parents, chosen = np.unravel_index(order, total.shape)
             rows, next_tokens, next_logp = [], [], []
-            for parent, token in zip(parents, chosen):
+            for rank, (parent, token) in enumerate(zip(*np.unravel_index(order, total.shape))):
                 value = total[parent, token]
-                if not np.isfinite(value):
-                    continue
+                if not np.isfinite(value) or len(rows) == k:
+                    break
                 if token == self.end:
-                    finished.append(Decoded(history[parent].tolist(), True, float(value), float(value / (t + 1)),
-                                            np.concatenate([att_history[parent], att[parent][None]])))
-                elif len(rows) < k:
+                    if rank < k:
+                        finished.append(Decoded(history[parent].tolist(), True, float(value), float(value / (t + 1)),
+                                                np.concatenate([att_history[parent], att[parent][None]])))
+                else:
                     rows.append(parent)
                     next_tokens.append(token)
                     next_logp.append(value)
             if len(finished) >= k or not rows:
+                break
+            if t == limit:  # the live beams end here, unfinished
+                finished += [Decoded(history[r].tolist(), False, float(log_prob[r]), float(log_prob[r] / max(1, t)),
+                                     att_history[r]) for r in dict.fromkeys(rows)]
                 break
             rows = np.array(rows)
             pad = k - len(rows)
@@ -169,15 +176,10 @@ class Decoder:
             states = [s[rows] for s in states]
             tokens = np.array(next_tokens, "int32")
             log_prob = np.array(next_logp)
-            if pad:  # fewer live beams than k: fill with dead copies
+            if pad:  # fewer live beams than k: dead copies keep the batch at k rows
                 history = np.concatenate([history, np.repeat(history[:1], pad, 0)])
                 att_history = np.concatenate([att_history, np.repeat(att_history[:1], pad, 0)])
                 states = [np.concatenate([s, np.repeat(s[:1], pad, 0)]) for s in states]
                 tokens = np.concatenate([tokens, np.repeat(tokens[:1], pad)])
                 log_prob = np.concatenate([log_prob, np.full(pad, -np.inf)])
-            cached = [c[: len(tokens)] for c in cached]
-        if not finished:  # nothing ended within the limit: the best live beam, unended
-            i = int(np.argmax(log_prob))
-            return Decoded(history[i].tolist(), False, float(log_prob[i]), float(log_prob[i] / max(1, history.shape[1])),
-                           att_history[i])
         return max(finished, key=lambda d: d.score)

@@ -83,14 +83,20 @@ def _encode(layers: dict, source):
             st = [layers[f"encoder_state_{i}_{j}"]([st[j], st[half + j]]) for j in range(half)]
         states.append(st)
     if "encoder_self_attention" in layers:
-        mixed = layers["encoder_self_attention"](x, x)
+        mask = keras.ops.not_equal(source, 0)
+        mixed = layers["encoder_self_attention"](x, x, query_mask=mask, value_mask=mask)
         x = layers["encoder_self_attention_norm"](layers["encoder_self_attention_add"]([x, mixed]))
     key = layers["attention_key"](x) if "attention_key" in layers else x
     return x, key, states
 
 
-def _decode(layers: dict, target_in, states, values, key, source_mask=None):
-    """The next-token distributions, the decoder layers' new states and the attention weights (None without)."""
+def _decode(layers: dict, target_in, states, values, key, source_mask):
+    """The next-token distributions, the decoder layers' new states and the attention weights (None without).
+
+    `source_mask` is given explicitly: the mask Keras carries along with a
+    tensor does not survive every layer (MultiHeadAttention drops it), and
+    attention over padding would differ between training and decoding.
+    """
     y = layers["target_embedding"](target_in)
     new_states = []
     for i in range(_depth(layers)):
@@ -99,8 +105,8 @@ def _decode(layers: dict, target_in, states, values, key, source_mask=None):
     weights = None
     if "attention" in layers:
         query = layers["attention_query"](y) if "attention_query" in layers else y
-        mask = {} if source_mask is None else {"mask": [None, source_mask]}  # the training graph's masks flow by themselves
-        context, weights = layers["attention"]([query, values, key], return_attention_scores=True, **mask)
+        masks = [keras.ops.not_equal(target_in, 0), source_mask]  # the first is the output's: padding stays out of the loss
+        context, weights = layers["attention"]([query, values, key], mask=masks, return_attention_scores=True)
         y = layers["attention_combine"](layers["attention_context"]([context, y]))
     return layers["output"](y), new_states, weights
 
@@ -111,7 +117,7 @@ def build(m, spec, embedding_dim: int, name: str, use_cudnn="auto") -> keras.Mod
     source = keras.Input((spec.seq_len,), dtype="int32", name="source")
     target_in = keras.Input((spec.target_len,), dtype="int32", name="target_in")
     values, key, states = _encode(layers, source)
-    outputs, _, _ = _decode(layers, target_in, states, values, key)
+    outputs, _, _ = _decode(layers, target_in, states, values, key, keras.ops.not_equal(source, 0))
     return keras.Model([source, target_in], outputs, name=name)
 
 
