@@ -282,3 +282,25 @@ def test_evaluate_recomputes_the_decoded_scores(cli, dates_run):
     saved = json.loads((dates_run / "metrics.json").read_text())
     got = json.loads(result.output[: result.output.rindex("}") + 1])
     assert got["exact_match"] == saved["exact_match"] and got["chrf"] == pytest.approx(saved["chrf"])
+
+
+@pytest.mark.slow
+def test_evaluate_draws_attention_maps_of_the_first_test_sources(cli, dates_run, tmp_path):
+    result = cli("evaluate", dates_run, "--plot", tmp_path / "maps")
+    assert result.exit_code == 0, result.output
+    maps = sorted((tmp_path / "maps").glob("attention_*.png"))
+    assert [p.name for p in maps] == ["attention_1.png", "attention_2.png", "attention_3.png"]
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in maps)
+
+
+@pytest.mark.slow
+def test_the_decoding_benchmark_runs_a_microscopic_case():
+    cmd = [sys.executable, "-m", "benchmarks.seq2seq", "--units", "8", "--tokens", "3", "--slow-tokens", "2",
+           "--sentences", "8", "--batch", "8", "--repeats", "1"]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = {line.split("|")[1].strip(): float(line.split("|")[2]) for line in out.stdout.splitlines()
+            if line.startswith("| ") and line.split("|")[2].strip()[:1].isdigit()}
+    assert set(rows) == {"step decoder (tf.function)", "step decoder (tf.function, XLA)", "model.predict per token",
+                         "one sentence at a time", "8 at a time"}
+    assert all(v > 0 for v in rows.values()) and "speed-up of the step decoder" in out.stdout

@@ -76,7 +76,8 @@ def evaluate(
     ] = None,
     plot: Annotated[
         Optional[Path],
-        typer.Option(help="Draw a PNG here: the confusion matrix (with --data), or a series run's test-period forecast."),
+        typer.Option(help="Draw a PNG here: the confusion matrix (with --data), or a series run's test-period forecast; "
+                          "seq2seq runs with attention: a folder for attention maps of the first test sources."),
     ] = None,
 ) -> None:
     """Reload a trained run and recompute its test metrics (or score a classifier on another labelled file)."""

@@ -71,10 +71,13 @@ class Decoder:
             return [tf.TensorSpec((None, *i.shape[1:]), i.dtype) for i in m.inputs]
 
         enc, step = parts.encoder, parts.step
-        self._encode = tf.function(lambda s: enc(s, training=False), input_signature=signature(enc)[:1],
-                                   jit_compile=jit_compile)
-        self._step = tf.function(lambda *a: step(list(a), training=False), input_signature=signature(step),
-                                 jit_compile=jit_compile)
+        # concrete functions, traced once for any batch size: a call skips tf.function's argument matching,
+        # which costs as much as the step itself at batch 1
+        self._encode = tf.function(lambda s: enc(s, training=False), jit_compile=jit_compile).get_concrete_function(
+            *signature(enc))
+        self._step = tf.function(lambda *a: step(list(a), training=False), jit_compile=jit_compile).get_concrete_function(
+            *signature(step))
+        self._tensor = tf.convert_to_tensor
 
     def _fit(self, source: np.ndarray) -> np.ndarray:
         source = np.asarray(source, "int32")
@@ -87,18 +90,18 @@ class Decoder:
             source = np.pad(source, ((0, 0), (0, self.source_len - width)))
         return source
 
-    def encode(self, source: np.ndarray) -> tuple[list, np.ndarray, list]:
-        """[values, keys], the source mask and the decoder's initial states for source ids (B, S)."""
-        out = [np.asarray(t) for t in self._encode(source)]
-        return out[:2], source != 0, out[2:]
+    def encode(self, source: np.ndarray) -> tuple[list, object, list]:
+        """[values, keys], the source mask and the decoder's initial states for source ids (B, S), as tensors."""
+        out = self._encode(self._tensor(source))
+        return list(out[:2]), self._tensor(source != 0), list(out[2:])
 
-    def step(self, tokens: np.ndarray, cached: list, mask: np.ndarray, states: list):
-        """One decoder step: probabilities (B, V), attention weights (B, S), new states."""
-        out = [np.asarray(t) for t in self._step(tokens[:, None].astype("int32"), *cached, mask, *states)]
-        probs = out[0][:, 0]
+    def step(self, tokens: np.ndarray, cached: list, mask, states: list):
+        """One decoder step: probabilities (B, V) and attention weights (B, S) as arrays, and the new states (tensors)."""
+        out = self._step(self._tensor(tokens[:, None].astype("int32")), *cached, mask, *states)
+        probs = np.asarray(out[0])[:, 0]
         if self.attention:
-            return probs, out[1][:, 0], out[2:]
-        return probs, np.zeros((len(tokens), self.source_len), "float32"), out[1:]
+            return probs, np.asarray(out[1])[:, 0], list(out[2:])
+        return probs, np.zeros((len(tokens), self.source_len), "float32"), list(out[1:])
 
     def greedy(self, source: np.ndarray, max_length: int | None = None) -> list[Decoded]:
         """The most probable token at each step, for a batch of sources (B, S), each stopping at its end token."""
@@ -173,7 +176,7 @@ class Decoder:
             pad = k - len(rows)
             history = np.concatenate([history[rows], np.array(next_tokens, "int32")[:, None]], axis=1)
             att_history = np.concatenate([att_history[rows], att[rows][:, None]], axis=1)
-            states = [s[rows] for s in states]
+            states = [np.asarray(s)[rows] for s in states]
             tokens = np.array(next_tokens, "int32")
             log_prob = np.array(next_logp)
             if pad:  # fewer live beams than k: dead copies keep the batch at k rows

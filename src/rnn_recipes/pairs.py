@@ -135,7 +135,7 @@ def addition_pairs(digits: int, n: int, seed: int) -> list[tuple[str, str]]:
 
     Example:
         >>> addition_pairs(2, 3, seed=0)
-        [('3+82', '85'), ('6+4', '10'), ('0+51', '51')]
+        [('63+26', '89'), ('0+0', '0'), ('8+91', '99')]
     """
     rng = np.random.default_rng(seed)
     seen, out = set(), []

@@ -130,3 +130,18 @@ def attention_map(weights, source_tokens: list[str], output_tokens: list[str], p
     ax.set_title(title)
     fig.tight_layout()
     _save(fig, path)
+
+
+def attention_examples(model, ds, out_dir: Path, n: int = 3) -> list[Path]:
+    """Attention maps of the first `n` test examples of a seq2seq dataset, decoded greedily: `attention_<i>.png`."""
+    from rnn_recipes.decode import Decoder
+
+    codec = ds.codec
+    decoded = Decoder(model, codec.start, codec.end).greedy(ds.x_test[0][:n])
+    paths = []
+    for i, ((source, _), d) in enumerate(zip(ds.extra["test_pairs"], decoded), start=1):
+        out = [codec.target[t] for t in d.ids] + ([codec.target[codec.end]] if d.ended else [])
+        path = Path(out_dir) / f"attention_{i}.png"
+        attention_map(d.weights, codec.source_tokens(source), out, path, title=f"{source} -> {codec.decode(d.ids)}")
+        paths.append(path)
+    return paths
