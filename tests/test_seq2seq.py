@@ -304,3 +304,10 @@ def test_the_decoding_benchmark_runs_a_microscopic_case():
     assert set(rows) == {"step decoder (tf.function)", "step decoder (tf.function, XLA)", "model.predict per token",
                          "one sentence at a time", "8 at a time"}
     assert all(v > 0 for v in rows.values()) and "speed-up of the step decoder" in out.stdout
+
+
+def test_gradient_diagnosis_refuses_an_encoder_decoder_with_one_line():
+    from rnn_recipes.diagnose import diagnose_gradients
+
+    with pytest.raises(ConfigError, match="measures one recurrent stack; model.kind seq2seq has an encoder and a decoder"):
+        diagnose_gradients(load_config(TINY / "seq2seq_dates.yaml"))
