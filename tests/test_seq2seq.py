@@ -261,6 +261,8 @@ def test_predict_decodes_text_greedy_and_by_beam_and_json(cli, dates_run):
     result = cli("predict", dates_run, "--text", "25 Nov 2026", "--json")
     row = json.loads(result.output.strip().splitlines()[-1])
     assert set(row) >= {"output", "score", "ids", "ended"} and row["score"] <= 0
+    result = cli("predict", dates_run, "--text", "x" * 40)
+    assert result.exit_code == 2 and "has 40 tokens; this run reads at most 26" in result.output
 
 
 @pytest.mark.slow
@@ -304,6 +306,12 @@ def test_the_decoding_benchmark_runs_a_microscopic_case():
     assert set(rows) == {"step decoder (tf.function)", "step decoder (tf.function, XLA)", "model.predict per token",
                          "one sentence at a time", "8 at a time"}
     assert all(v > 0 for v in rows.values()) and "speed-up of the step decoder" in out.stdout
+
+
+def test_mixed_precision_keeps_the_softmax_in_float32():
+    _, _, model = _model("train.precision=mixed_bfloat16")
+    assert model.get_layer("decoder_0").compute_dtype == "bfloat16"
+    assert model.get_layer("output").compute_dtype == "float32" and model.output.dtype == "float32"
 
 
 def test_gradient_diagnosis_refuses_an_encoder_decoder_with_one_line():

@@ -133,7 +133,8 @@ def _build(cfg: Config, spec: DataSpec, rt: Runtime) -> keras.Model:
     if cfg.model.kind == "seq2seq":  # an encoder and a decoder: seq2seq_model.py
         from rnn_recipes import seq2seq_model
 
-        return seq2seq_model.build(cfg.model, spec, cfg.encoding.dim, cfg.name.replace(".", "_"), rt.use_cudnn)
+        return seq2seq_model.build(cfg.model, spec, cfg.encoding.dim, cfg.name.replace(".", "_"), rt.use_cudnn,
+                                   float32_head=cfg.train.precision != "float32")
     task = tasks.of(spec)
     inputs, x = _encoder(cfg, spec)
     for i in range(cfg.model.layers):

@@ -30,8 +30,12 @@ keras = import_keras()
 CELLS = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 
 
-def make_layers(m, source_vocab: int, target_vocab: int, embedding_dim: int, use_cudnn="auto") -> dict:
-    """The training model's layers by name, for model config `m` (`rnn_recipes.config.ModelConfig`)."""
+def make_layers(m, source_vocab: int, target_vocab: int, embedding_dim: int, use_cudnn="auto",
+                float32_head: bool = False) -> dict:
+    """The training model's layers by name, for model config `m` (`rnn_recipes.config.ModelConfig`).
+
+    `float32_head`: under a mixed precision policy the softmax (and the loss taken from it) stays in float32.
+    """
     layers = keras.layers
     regularizer = keras.regularizers.L1L2(m.l1, m.l2) if (m.l1 or m.l2) else None
     extra = {} if m.cell == "simple_rnn" or use_cudnn == "auto" else {"use_cudnn": use_cudnn}
@@ -48,7 +52,8 @@ def make_layers(m, source_vocab: int, target_vocab: int, embedding_dim: int, use
     found = {
         "source_embedding": layers.Embedding(source_vocab, embedding_dim, mask_zero=True, name="source_embedding"),
         "target_embedding": layers.Embedding(target_vocab, embedding_dim, mask_zero=True, name="target_embedding"),
-        "output": layers.Dense(target_vocab, activation="softmax", name="output"),
+        "output": layers.Dense(target_vocab, activation="softmax", name="output",
+                               **({"dtype": "float32"} if float32_head else {})),
     }
     for i in range(m.layers):
         encoder = rnn(m.units, f"encoder_{i}")
@@ -111,9 +116,9 @@ def _decode(layers: dict, target_in, states, values, key, source_mask):
     return layers["output"](y), new_states, weights
 
 
-def build(m, spec, embedding_dim: int, name: str, use_cudnn="auto") -> keras.Model:
+def build(m, spec, embedding_dim: int, name: str, use_cudnn="auto", float32_head: bool = False) -> keras.Model:
     """The training model: inputs `source` (N, S) and `target_in` (N, T) ids, output (N, T, target vocabulary)."""
-    layers = make_layers(m, spec.vocab_size, spec.num_classes, embedding_dim, use_cudnn)
+    layers = make_layers(m, spec.vocab_size, spec.num_classes, embedding_dim, use_cudnn, float32_head)
     source = keras.Input((spec.seq_len,), dtype="int32", name="source")
     target_in = keras.Input((spec.target_len,), dtype="int32", name="target_in")
     values, key, states = _encode(layers, source)
