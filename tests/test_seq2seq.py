@@ -49,6 +49,18 @@ def test_a_bad_pairs_file_stops_rnn_train_with_one_line(cli, tmp_path):
         f"error: {tmp_path / 'bad.tsv'}: line 2: no tab; expected source<TAB>target, received '2 Jan 2000 2000-01-02'")
 
 
+def test_pairs_over_the_length_limits_are_left_out_and_counted(tmp_path):
+    from rnn_recipes.config_data import PairsData
+    from rnn_recipes.pairs import load_pairs
+
+    rows = [f"{i} a\t{i}" for i in range(20)] + ["a much longer source\tx", "b\ta much longer target"]
+    (tmp_path / "p.tsv").write_text("\n".join(rows) + "\n")
+    d = PairsData(path=str(tmp_path / "p.tsv"), level="word", max_source_len=2, max_target_len=2, test_fraction=0.2)
+    ds = load_pairs(d, seed=0)
+    assert ds.extra["left_out"] == 2 and ds.spec.seq_len == 2 and ds.spec.target_len == 1 + 1  # the longest kept, and </s>
+    assert len(ds.x_train[0]) + len(ds.x_val[0]) + len(ds.x_test[0]) == 20
+
+
 def test_addition_questions_are_distinct_and_their_answers_are_the_sums():
     pairs = addition_pairs(3, 2000, seed=0)
     assert len({q for q, _ in pairs}) == 2000

@@ -45,12 +45,11 @@ def task_name(cfg: Config) -> str:
 def data_spec(cfg: Config) -> DataSpec:
     """The model-facing shape of the data, cheaply (text reads its corpus, labelled text its training split;
     nothing downloads)."""
-    if cfg.data.kind == "labelled_text":  # the vocabulary's size depends on the seeded split
+    if cfg.data.kind in ("labelled_text", "pairs"):  # the vocabulary's size depends on the seeded split
         return load_dataset(cfg).spec
-    from rnn_recipes.pairs import addition_spec, pairs_spec
+    from rnn_recipes.pairs import addition_spec
 
-    specs = {"imdb": imdb_spec, "text": text_spec, "sine": series_spec, "series": series_spec, "pairs": pairs_spec,
-             "addition": addition_spec}
+    specs = {"imdb": imdb_spec, "text": text_spec, "sine": series_spec, "series": series_spec, "addition": addition_spec}
     return specs[cfg.data.kind](cfg.data)
 
 

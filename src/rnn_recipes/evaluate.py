@@ -14,8 +14,10 @@ from rnn_recipes.runs import load_run
 
 
 def evaluate_run(run_dir: Path, plot: Path | None = None) -> tuple[dict, dict]:
-    """Load the run's model and data and recompute its test metrics; `plot` (series) draws the test period there,
-    (seq2seq with attention) is a folder for the attention maps of the first test sources.
+    """Load the run's model and data and recompute its test metrics, and draw what `plot` names.
+
+    `plot`: a series run's test-period forecast (a PNG), or for a seq2seq run
+    with attention a folder for the attention maps of the first test sources.
 
     The run directory itself is only read: a finished run's files are the ones its manifest lists.
 

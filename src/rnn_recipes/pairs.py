@@ -120,10 +120,6 @@ def load_pairs(d: PairsData, seed: int) -> Dataset:
     return make_dataset(d.kind, kept, codec, source_len, target_len, parts, {"left_out": len(pairs) - len(kept)})
 
 
-def pairs_spec(d: PairsData) -> DataSpec:
-    return load_pairs(d, 0).spec  # the vocabularies depend on the file; no split changes the widths
-
-
 # --- addition ------------------------------------------------------------------
 
 ADDITION_SOURCE = tuple("0123456789+")
