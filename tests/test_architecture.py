@@ -22,11 +22,12 @@ ORDER = [
     "errors", "fileio", "signals", "backend", "compat", "bundled", "cells",
     # config
     "safeyaml", "config_data", "config", "config_load", "schedules",
-    # what a run means and decides
-    "baselines", "tag_metrics", "forecast_baselines", "tasks", "codec", "runtime", "checkpoint_state", "crf", "safeload",
+    # what a run means and decides (a seq2seq task's baselines decode: the step decoder sits below the task record)
+    "baselines", "tag_metrics", "forecast_baselines", "seq2seq_scores", "attention", "seq2seq_model", "decode", "tasks",
+    "codec", "runtime", "checkpoint_state", "crf", "safeload",
     # data and run directories
     "dataset", "fetch", "imdb", "labelled_files", "labelled", "vectorizer", "labelled_text", "tagged", "imdb_text",
-    "series_csv", "series", "timing", "data", "runproof", "rundir", "runs",
+    "pairs", "series_csv", "series", "timing", "data", "runproof", "rundir", "runs",
     # model and training parts
     "pipeline", "intervals", "model", "gradguard", "plots", "metrics", "forecast", "numpy_rnn", "engine", "controls",
     "progress", "tensorboard_log",

@@ -101,7 +101,7 @@ def test_encoding_defaults_follow_the_dataset(tmp_path):
         ("data: {kind: imdb, maxlen: ten}\n", "invalid 'data.maxlen'"),
         ("data: {kind: imdb}\nnope: 1\n", "unknown key 'nope'"),
         ("model: {units: 3}\n", "missing key 'data'"),
-        ("data: {maxlen: 3}\n", "missing key 'data.kind'. Expected one of: imdb, text, sine, series, labelled_text, timing, tagged."),
+        ("data: {maxlen: 3}\n", "missing key 'data.kind'. Expected one of: imdb, text, sine, series, labelled_text, timing, tagged, pairs, addition."),
         ("data: {kind: text, text: hi, url: 'https://x/y'}\n", "give one of text, path, url"),
         ("data: {kind: text, url: 'https://x/y'}\n", "a url needs its sha256"),
     ],

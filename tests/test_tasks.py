@@ -62,7 +62,7 @@ def test_each_data_kind_poses_a_registered_task_and_its_spec_says_so():
 
 
 def test_an_unknown_task_is_refused_with_the_valid_names():
-    with pytest.raises(ValueError, match=r"Invalid `task`. Expected one of: binary, .*regression, tagging. Received: 'binry'."):
+    with pytest.raises(ValueError, match=r"Invalid `task`. Expected one of: binary, .*regression, tagging, transduction. Received: 'binry'."):
         DataSpec("binry", 10)
 
 

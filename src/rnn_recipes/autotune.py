@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from rnn_recipes.config import Config
+from rnn_recipes.dataset import rows, take
 from rnn_recipes.runtime import Runtime
 
 MIN_GFLOP = 500.0  # ~25 s of training on this 2-core CPU at the ~20 GFLOP/s an LSTM step reaches
@@ -52,7 +53,10 @@ GATES = {"simple_rnn": 1, "gru": 3, "lstm": 4, "peephole_lstm": 4}
 def training_gflop(cfg: Config, x_train: np.ndarray, input_dim: int) -> float:
     """The run's training work in GFLOP: 3 x the forward matmuls (2 x m x n x k) of every layer, step and epoch."""
     m = cfg.model
-    steps = x_train.shape[1] if x_train.ndim > 1 else 1
+    if isinstance(x_train, tuple):  # seq2seq: the encoder's steps and the decoder's
+        steps, x_train = sum(a.shape[1] for a in x_train), x_train[0]
+    else:
+        steps = x_train.shape[1] if x_train.ndim > 1 else 1
     directions = 2 if m.bidirectional else 1
     flop, width = 0.0, input_dim
     for _ in range(m.layers):
@@ -162,7 +166,7 @@ def time_paths(cfg: Config, spec, x: np.ndarray, y: np.ndarray, candidates: dict
 
     from rnn_recipes.model import build_model, compile_model
 
-    xb, yb = tf.constant(x), tf.constant(y)
+    xb, yb = tf.nest.map_structure(tf.constant, x), tf.constant(y)  # x: an array, or a seq2seq tuple
     models, slow = {}, False
     for name, rt in candidates.items():
         _set_determinism(rt.deterministic_ops)
@@ -201,13 +205,14 @@ def settle(cfg: Config, ds, rt: Runtime, *, use_cache: bool = True, log=None) ->
     work; otherwise times both paths (or reads the cached timing) and returns
     the record of the faster one, `jit_source` "measured".
     """
-    if rt.jit_source != "auto" or rt.jit is not True or rt.backend != "tensorflow" or len(ds.x_train) == 0:
+    if rt.jit_source != "auto" or rt.jit is not True or rt.backend != "tensorflow" or rows(ds.x_train) == 0:
         return rt
     if training_gflop(cfg, ds.x_train, input_dim(cfg, ds.spec.vocab_size)) < MIN_GFLOP:
         return rt  # the static rule's record, as before
-    batch = min(cfg.train.batch_size, len(ds.x_train))
-    x, y = ds.x_train[:batch], ds.y_train[:batch]
-    key = signature(cfg, x.shape)
+    batch = min(cfg.train.batch_size, rows(ds.x_train))
+    x, y = take(ds.x_train, slice(0, batch)), ds.y_train[:batch]
+    shape = tuple(d for a in x for d in a.shape) if isinstance(x, tuple) else x.shape
+    key = signature(cfg, shape)
     entry = _read_cache().get(key) if use_cache else None
     cached = entry is not None
     if not cached:
@@ -220,7 +225,7 @@ def settle(cfg: Config, ds, rt: Runtime, *, use_cache: bool = True, log=None) ->
         best = {k: min(v) for k, v in times.items()}
         loser = "off" if winner == "on" else "on"
         entry = {"winner": winner, "ratio": best[loser] / best[winner], "times": times,
-                 "seconds": time.perf_counter() - start, "batch_shape": list(x.shape),
+                 "seconds": time.perf_counter() - start, "batch_shape": list(shape),
                  "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         if use_cache:
             _write_cache(key, entry)

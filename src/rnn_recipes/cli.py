@@ -82,7 +82,8 @@ def evaluate(
     ] = None,
     plot: Annotated[
         Optional[Path],
-        typer.Option(help="Draw a PNG here: the confusion matrix (with --data), or a series run's test-period forecast."),
+        typer.Option(help="Draw a PNG here: the confusion matrix (with --data), or a series run's test-period forecast; "
+                          "seq2seq runs with attention: a folder for attention maps of the first test sources."),
     ] = None,
 ) -> None:
     """Reload a trained run and recompute its test metrics (or score a classifier on another labelled file)."""
@@ -180,10 +181,18 @@ def predict(
     ] = None,
     top_k: Annotated[int, typer.Option(help="Text runs: how many next tokens to show.")] = 5,
     json_lines: Annotated[bool, typer.Option("--json", help="JSON Lines with every class's probability.")] = False,
+    beam: Annotated[int, typer.Option(help="Seq2seq runs: beam search with this many beams (1: greedy).")] = 1,
+    max_length: Annotated[
+        Optional[int], typer.Option(help="Seq2seq runs: output tokens at most (default: the longest training target).")
+    ] = None,
+    attention_map: Annotated[
+        Optional[Path], typer.Option(help="Seq2seq runs: draw the attention weights of the one --text to this PNG.", dir_okay=False)
+    ] = None,
 ) -> None:
     """Predict with a trained run: a label and its probability per text (standard input when no --text/--file)."""
     with user_errors():
         from rnn_recipes import predict_input as inputs
+        from rnn_recipes.predict import attention_map as predict_attention_map
         from rnn_recipes.predict import forecast_lines, format_plain, load_predictor, predict_run
 
         if csv is not None:
@@ -192,7 +201,13 @@ def predict(
             for line in forecast_lines(predict_csv(run, csv), json_lines):
                 typer.echo(line)
             return
-        predictor = load_predictor(run)
+        predictor = load_predictor(run, beam=beam, max_length=max_length)
+        if attention_map is not None:
+            if not text or len(text) != 1:
+                raise inputs.InputError("--attention-map draws one text: give exactly one --text")
+            result = predict_attention_map(predictor, next(inputs.texts_from_options(text)), attention_map)
+            typer.echo(json.dumps(result) if json_lines else format_plain(result))
+            return
         window = [inputs.parse_values(values)] if values is not None else None
         if window is not None:
             texts = None

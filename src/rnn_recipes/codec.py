@@ -177,3 +177,107 @@ class TextCodec:
     def decode(self, ids) -> str:
         """Ids back to text: characters joined, words spaced, punctuation attached."""
         return "".join(self.decode_token(int(i), first=n == 0) for n, i in enumerate(ids))
+
+
+PAD, START, END = "", "<s>", "</s>"  # id 0 pads (and is masked); the target side starts and ends with START, END
+
+
+def pair_vocab(sequences: list[list[str]], max_vocab: int | None, target: bool) -> tuple[str, ...]:
+    """Token by id for one side of sentence pairs: padding, <unk>, (target: <s>, </s>,) then the tokens, sorted.
+
+    Example:
+        >>> pair_vocab([list("ab"), list("ba")], None, target=True)
+        ('', '<unk>', '<s>', '</s>', 'a', 'b')
+    """
+    special = (PAD, UNK, START, END) if target else (PAD, UNK)
+    counts = Counter(t for seq in sequences for t in seq)
+    keep = counts.most_common(max_vocab - len(special) if max_vocab else None)
+    return (*special, *sorted(t for t, _ in keep))
+
+
+@dataclass(frozen=True)
+class PairCodec:
+    """A sequence-to-sequence run's two vocabularies and the rules that cut both sides.
+
+    Args:
+        source: source token by id (0 pads, 1 is <unk>).
+        target: target token by id (0 pads, 1 <unk>, 2 <s>, 3 </s>).
+        level: "char" or "word".
+        lowercase: whether both sides are lowercased before they are cut.
+        reverse_source: whether the source is fed backwards.
+
+    Example:
+        >>> codec = PairCodec(("", UNK, "1", "+"), ("", UNK, START, END, "2"))
+        >>> codec.source_ids("1+1"), codec.decode([4, 3, 4])
+        ([2, 3, 2], '2')
+    """
+
+    source: tuple[str, ...]
+    target: tuple[str, ...]
+    level: str = "char"
+    lowercase: bool = False
+    reverse_source: bool = False
+
+    @classmethod
+    def from_run(cls, run) -> PairCodec:
+        """The codec of a seq2seq run read back by `runs.load_run` (its vocab.json)."""
+        data = run.vocab_json or {}
+        try:
+            return cls(tuple(data["source"]), tuple(data["tokens"]), data["level"], data["lowercase"], data["reverse_source"])
+        except (KeyError, TypeError):
+            raise TokenError(f"{run.path}: vocab.json lacks a seq2seq run's source and target vocabularies") from None
+
+    def to_json(self) -> dict:
+        """The content of a run's vocab.json: `tokens` are the target's (what the output names), `source` the source's."""
+        return {"level": self.level, "lowercase": self.lowercase, "reverse_source": self.reverse_source,
+                "tokens": list(self.target), "source": list(self.source)}
+
+    @property
+    def vocab(self) -> list[str]:
+        """The target tokens by id: what the model's output names."""
+        return list(self.target)
+
+    @property
+    def start(self) -> int:
+        return self.target.index(START)
+
+    @property
+    def end(self) -> int:
+        return self.target.index(END)
+
+    @cached_property
+    def _source_index(self) -> dict[str, int]:
+        return {t: i for i, t in enumerate(self.source)}
+
+    @cached_property
+    def _target_index(self) -> dict[str, int]:
+        return {t: i for i, t in enumerate(self.target)}
+
+    def tokenize(self, text: str) -> list[str]:
+        return tokenize(text, self.level, self.lowercase)
+
+    def source_tokens(self, text: str) -> list[str]:
+        """The source's tokens in the order the encoder reads them."""
+        tokens = self.tokenize(text)
+        return tokens[::-1] if self.reverse_source else tokens
+
+    def source_ids(self, text: str) -> list[int]:
+        """The source as the encoder reads it; an unknown token is <unk>."""
+        index = self._source_index
+        return [index.get(t, 1) for t in self.source_tokens(text)]
+
+    def target_ids(self, text: str) -> list[int]:
+        """The target's tokens as ids, without <s> and </s>; an unknown token is <unk>."""
+        index = self._target_index
+        return [index.get(t, 1) for t in self.tokenize(text)]
+
+    def decode(self, ids) -> str:
+        """Target ids back to text, up to the first </s> (padding and <s> left out)."""
+        tokens = []
+        for i in ids:
+            i = int(i)
+            if i == self.end:
+                break
+            if i not in (0, self.start):
+                tokens.append(self.target[i])
+        return "".join(detokenize(t, self.level, first=n == 0) for n, t in enumerate(tokens))

@@ -131,6 +131,9 @@ class EncodingConfig(Section):
 class ModelConfig(Section):
     """The recurrent stack and its head."""
 
+    kind: Literal["stack", "seq2seq"] = Field(
+        "stack", description="stack: one recurrent stack and the task's head; seq2seq: an encoder and a decoder (pairs, addition)"
+    )
     # peephole_lstm: an LSTM whose gates also read the cell state (Gers and Schmidhuber 2000; cells.py)
     cell: Literal["simple_rnn", "lstm", "gru", "peephole_lstm"] = "lstm"
     units: int = Field(64, ge=1, le=65_536)
@@ -155,6 +158,12 @@ class ModelConfig(Section):
     char_filters: int = Field(32, ge=1, le=4_096, description="tagged data with data.chars: the char CNN's filters, "
                                                                "or each char LSTM direction's units")
     char_window: int = Field(3, ge=1, le=15, description="tagged data with data.chars: the characters each char CNN filter reads")
+    attention: Literal["none", "dot", "general", "additive", "local"] = Field(
+        "none", description="seq2seq: how the decoder looks at the encoder's outputs (Luong dot/general, Bahdanau additive, Luong local-p)"
+    )
+    attention_window: int = Field(4, ge=1, le=1_000, description="attention local: D, the half-width of the window around the predicted position")
+    encoder_self_attention: bool = Field(False, description="seq2seq: multi-head self-attention over the encoder's outputs")
+    attention_heads: int = Field(2, ge=1, le=64, description="encoder_self_attention: the number of heads")
 
 
 class TrainConfig(Section):
@@ -289,6 +298,18 @@ class Config(Section):
                              "encoding.mask_zero: true, so padding stays out of the loss and the metrics")
         if self.model.crf and self.data.kind != "tagged":
             raise ValueError(f"model.crf is an output layer for tagged data; {self.data.kind} data has no tag sequences")
+        seq2seq_data = self.data.kind in ("pairs", "addition")
+        if seq2seq_data != (self.model.kind == "seq2seq"):
+            raise ValueError(f"{self.data.kind} data needs model.kind: {'seq2seq' if seq2seq_data else 'stack'}; "
+                             "model.kind seq2seq reads data.kind pairs or addition")
+        if self.model.kind != "seq2seq":
+            if self.model.attention != "none" or self.model.encoder_self_attention:
+                raise ValueError("model.attention and model.encoder_self_attention are for model.kind: seq2seq")
+        elif self.model.bidirectional and self.model.merge_mode != "concat":
+            raise ValueError("a bidirectional seq2seq encoder hands both directions' states to the decoder; "
+                             "use model.merge_mode: concat")
+        elif self.encoding.kind != "embedding":
+            raise ValueError("model.kind seq2seq reads tokens through an embedding; use encoding.kind: embedding")
         if self.data.kind == "text":
             if self.encoding.mask_zero:
                 raise ValueError("encoding.mask_zero is for padded IMDB ids; in text, id 0 is a real token")

@@ -242,8 +242,52 @@ class TaggedData(Section):
         return self
 
 
+class PairsData(Section):
+    """Sentence pairs for sequence-to-sequence: a UTF-8 file of `source<TAB>target` lines."""
+
+    kind: Literal["pairs"] = "pairs"
+    path: str = Field(description="a tab-separated file, one `source<TAB>target` pair a line (beside the config)")
+    level: Literal["char", "word"] = Field("char", description="what a token is, on both sides")
+    lowercase: bool = Field(False, description="lowercase both sides before cutting")
+    max_source_len: int = Field(40, ge=1, le=10_000, description="source tokens kept; longer pairs are left out")
+    max_target_len: int = Field(40, ge=1, le=10_000, description="target tokens kept (before the end token); longer pairs are left out")
+    max_vocab: int | None = Field(None, ge=5, le=1_000_000, description="word level: ids per side, the most frequent tokens, <unk> included")
+    reverse_source: bool = Field(False, description="feed the source backwards (Sutskever et al.'s trick)")
+    limit: int | None = Field(None, ge=3, description="use only the first this many pairs")
+    val_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="pairs held out to validate (seeded shuffle)")
+    test_fraction: float = Field(0.1, gt=0.0, lt=1.0, description="pairs held out to test")
+
+    @model_validator(mode="after")
+    def _parts(self) -> PairsData:
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise ValueError("val_fraction + test_fraction must leave some pairs to train on")
+        return self
+
+
+class AdditionData(Section):
+    """The classic addition task, generated: `"535+61"` -> `"596"`, character level, no download."""
+
+    kind: Literal["addition"] = "addition"
+    digits: int = Field(3, ge=1, le=9, description="the most digits of each number")
+    examples: int = Field(50_000, ge=10, le=10_000_000, description="distinct questions generated")
+    reverse_source: bool = Field(False, description="feed the question backwards (it eases learning the carry)")
+    val_fraction: float = Field(0.05, ge=0.0, lt=1.0, description="questions held out to validate")
+    test_fraction: float = Field(0.05, gt=0.0, lt=1.0, description="questions held out to test (never seen in training)")
+
+    @model_validator(mode="after")
+    def _enough_questions(self) -> AdditionData:
+        distinct = (10 ** self.digits) ** 2
+        if self.examples > distinct // 2:
+            raise ValueError(f"{self.digits} digits give {distinct:,} questions; ask for at most half ({distinct // 2:,}) "
+                             "so they can be drawn distinct")
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise ValueError("val_fraction + test_fraction must leave some questions to train on")
+        return self
+
+
 DataConfig = Annotated[
-    ImdbData | TextData | SineData | SeriesData | LabelledTextData | TimingData | TaggedData, Field(discriminator="kind")
+    ImdbData | TextData | SineData | SeriesData | LabelledTextData | TimingData | TaggedData | PairsData | AdditionData,
+    Field(discriminator="kind"),
 ]
 # each data section by its `kind` tag, in the order the union lists them
 DATA_MODELS: dict[str, type[BaseModel]] = {

@@ -1,4 +1,4 @@
-"""Datasets: IMDB reviews, a text corpus, series (the seed's sine, CSV files), labelled and tagged text, and timing, as arrays.
+"""Datasets: IMDB reviews, a text corpus, series (the seed's sine, CSV files), labelled and tagged text, timing, and pairs, as arrays.
 
 Each loader turns a validated data config into a `Dataset` of NumPy arrays.
 Token data is integer ids of shape (N, T); series are float values of shape
@@ -29,11 +29,13 @@ from rnn_recipes.timing import load_timing, timing_spec
 def load_dataset(cfg: Config) -> Dataset:
     """Load the dataset `cfg.data` names."""
     from rnn_recipes.labelled_text import load_labelled_text  # reads through labelled.py and Keras' vectorizer
+    from rnn_recipes.pairs import load_addition, load_pairs
     from rnn_recipes.tagged import load_tagged
 
     loaders = {
         "imdb": load_imdb, "text": load_text, "sine": load_series, "series": load_series,
         "labelled_text": load_labelled_text, "timing": load_timing, "tagged": load_tagged,
+        "pairs": load_pairs, "addition": load_addition,
     }
     return loaders[cfg.data.kind](cfg.data, cfg.seed)
 
@@ -46,9 +48,12 @@ def task_name(cfg: Config) -> str:
 def data_spec(cfg: Config) -> DataSpec:
     """The model-facing shape of the data, cheaply (text reads its corpus, labelled text its training split;
     nothing downloads)."""
-    if cfg.data.kind in ("labelled_text", "tagged"):  # the vocabulary's size depends on the seeded split
+    if cfg.data.kind in ("labelled_text", "tagged", "pairs"):  # the vocabulary's size depends on the seeded split
         return load_dataset(cfg).spec
-    specs = {"imdb": imdb_spec, "text": text_spec, "sine": series_spec, "series": series_spec, "timing": timing_spec}
+    from rnn_recipes.pairs import addition_spec
+
+    specs = {"imdb": imdb_spec, "text": text_spec, "sine": series_spec, "series": series_spec, "timing": timing_spec,
+             "addition": addition_spec}
     return specs[cfg.data.kind](cfg.data)
 
 

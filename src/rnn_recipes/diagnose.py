@@ -202,6 +202,9 @@ def diagnose_gradients(
         raise ConfigError("--steps must be 0 or more, --batch at least 1, --recurrent-scale and --clipnorm above 0")
     for cell in cells or []:
         with_cell(cfg, cell)  # a misspelt cell fails before any data loads
+    if cfg.model.kind != "stack":
+        raise ConfigError(f"rnn diagnose gradients measures one recurrent stack; model.kind {cfg.model.kind} has an "
+                          "encoder and a decoder, which it does not measure yet")
     ds = ds or load_dataset(cfg)
     loss_name = tasks.of(ds.spec).loss
     x, y = _as_float64(ds.x_train[:batch]), ds.y_train[:batch]

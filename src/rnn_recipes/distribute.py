@@ -46,6 +46,7 @@ from rnn_recipes.compat import keras_ready_strategy
 from rnn_recipes.config import Config
 from rnn_recipes.errors import DistributeError
 from rnn_recipes.checkpoint_state import read_state
+from rnn_recipes.dataset import rows
 
 TF_CONFIG_EXAMPLE = (
     'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}\''
@@ -288,16 +289,16 @@ def fit_data(plan: Plan, ds, cfg: Config, first_epoch: int = 0) -> dict:
 
     # Keras averages the loss on each replica, then over replicas: exact only when
     # every replica holds as many examples, so the last batch must split evenly.
-    left_out = len(ds.x_train) % plan.replicas
+    left_out = rows(ds.x_train) % plan.replicas
     if left_out:
         which = "a different few each epoch" if cfg.train.shuffle else "the last ones"
-        print(f"distribute: {left_out} of {len(ds.x_train)} training examples ({which}) sit out every epoch, "
+        print(f"distribute: {left_out} of {rows(ds.x_train)} training examples ({which}) sit out every epoch, "
               f"so the last batch splits evenly over {plan.replicas} replicas", file=sys.stderr)
     validation = None
     if ds.has_val:  # evaluation weighs each replica's mean by its examples: exact with any split
         validation = tf.data.Dataset.from_tensor_slices((ds.x_val, ds.y_val)).batch(cfg.train.batch_size)
         validation = validation.with_options(options)
-    keep = len(ds.x_train) - left_out
+    keep = rows(ds.x_train) - left_out
     train = epochs_dataset(ds.x_train, ds.y_train, cfg, first_epoch, keep=keep)
     return {
         "x": train.with_options(options),

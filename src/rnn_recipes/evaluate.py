@@ -14,7 +14,10 @@ from rnn_recipes.runs import load_run
 
 
 def evaluate_run(run_dir: Path, plot: Path | None = None) -> tuple[dict, dict]:
-    """Load the run's model and data and recompute its test metrics; `plot` (series) draws the test period there.
+    """Load the run's model and data and recompute its test metrics, and draw what `plot` names.
+
+    `plot`: a series run's test-period forecast (a PNG), or for a seq2seq run
+    with attention a folder for the attention maps of the first test sources.
 
     The run directory itself is only read: a finished run's files are the ones its manifest lists.
 
@@ -28,9 +31,15 @@ def evaluate_run(run_dir: Path, plot: Path | None = None) -> tuple[dict, dict]:
         forecast.check_same_source(run.path, ds)
     metrics = evaluate_model(model, ds, run.config.train.batch_size)
     metrics["epochs_run"] = run.metrics.get("epochs_run")
-    if plot is not None:
+    if plot is not None and run.config.model.attention != "none":  # seq2seq: attention maps of a few test sources
+        from rnn_recipes import plots
+
+        Path(plot).mkdir(parents=True, exist_ok=True)
+        metrics["plots"] = [str(p) for p in plots.attention_examples(model, ds, Path(plot))]
+    elif plot is not None:
         if not tasks.of(ds.spec).prediction_plot:
-            raise RunError(f"{run_dir}: --plot draws a forecast for series runs; for a classifier give --data with it")
+            raise RunError(f"{run_dir}: --plot draws a forecast for series runs (attention maps, into a folder, for "
+                           "seq2seq runs with attention); for a classifier give --data with it")
         metrics["plot"] = str(forecast.plot_test_period(model, ds, run.config.train.batch_size, plot))
     return metrics, run.metrics
 

@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from rnn_recipes.config import Config
-from rnn_recipes.pipeline import epoch_batches, use_bucketing
+from rnn_recipes.pipeline import epoch_batches, signature
 
 
 def interval_count(cfg: Config, steps_per_pass: int) -> int:
@@ -54,9 +54,4 @@ def interval_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, steps_per_pass: 
                     next(batches)
             yield next(batches)
 
-    width = None if use_bucketing(cfg) else x.shape[1]
-    signature = (
-        tf.TensorSpec((None, width, *x.shape[2:]), tf.as_dtype(x.dtype)),
-        tf.TensorSpec((None, *y.shape[1:]), tf.as_dtype(y.dtype)),
-    )
-    return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(tf.data.AUTOTUNE)
+    return tf.data.Dataset.from_generator(generate, output_signature=signature(x, y, cfg)).prefetch(tf.data.AUTOTUNE)

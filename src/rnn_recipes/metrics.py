@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rnn_recipes import tasks
-from rnn_recipes.dataset import Dataset
+from rnn_recipes.dataset import Dataset, rows
 
 
 INFERENCE_BATCH = 512  # no gradients to hold: large batches amortise each step's fixed cost
@@ -26,10 +26,10 @@ def evaluate_model(model, ds: Dataset, batch_size: int) -> dict:
     `batch_size` is the training batch; inference runs at `inference_batch` of it.
     """
     spec = ds.spec
-    outputs = max(1, spec.num_classes) * (spec.seq_len if spec.sequence_output else 1)
+    outputs = max(1, spec.num_classes) * ((spec.target_len or spec.seq_len) if spec.sequence_output else 1)
     batch_size = inference_batch(batch_size, outputs)
     results = model.evaluate(ds.x_test, ds.y_test, batch_size=batch_size, verbose=0, return_dict=True)
-    metrics = {"split": ds.test_name, "examples": int(len(ds.x_test))}
+    metrics = {"split": ds.test_name, "examples": int(rows(ds.x_test))}
     metrics.update({k: float(v) for k, v in results.items()})
     metrics.update(tasks.of(ds.spec).baselines(model, ds, batch_size, metrics))
     return metrics

@@ -1,4 +1,4 @@
-"""Build the Keras model a config describes: input encoding -> recurrent stack -> head.
+"""Build the Keras model a config describes: input encoding -> recurrent stack -> head (or an encoder-decoder).
 
 The output layer, the loss and the metrics are those of the task the dataset
 poses (`rnn_recipes.tasks`): e.g. binary is sigmoid + binary cross-entropy.
@@ -164,6 +164,11 @@ def build_model(cfg: Config, spec: DataSpec, rt: Runtime | None = None) -> keras
 
 
 def _build(cfg: Config, spec: DataSpec, rt: Runtime) -> keras.Model:
+    if cfg.model.kind == "seq2seq":  # an encoder and a decoder: seq2seq_model.py
+        from rnn_recipes import seq2seq_model
+
+        return seq2seq_model.build(cfg.model, spec, cfg.encoding.dim, cfg.name.replace(".", "_"), rt.use_cudnn,
+                                   float32_head=cfg.train.precision != "float32")
     task = tasks.of(spec)
     inputs, x = _encoder(cfg, spec)
     for i in range(cfg.model.layers):

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from rnn_recipes.config import Config
+from rnn_recipes.dataset import rows, take
 from rnn_recipes.runtime import decide_bucketing
 
 MIN_BUCKET = 16  # shorter buckets save little and each width is one more trace
@@ -107,13 +108,17 @@ def epoch_batches(x: np.ndarray, y: np.ndarray, cfg: Config, epoch: int,
         for idx, width in plan:
             yield trim(x[idx], width, cfg.data.padding), y[idx]
         return
-    for idx in batches(epoch_order(len(x), cfg.seed, epoch, t.shuffle)[:keep], t.batch_size):
-        yield x[idx], y[idx]
+    for idx in batches(epoch_order(rows(x), cfg.seed, epoch, t.shuffle)[:keep], t.batch_size):
+        yield take(x, idx), y[idx]
 
 
-def _signature(x: np.ndarray, y: np.ndarray, cfg: Config):
+def signature(x: np.ndarray | tuple, y: np.ndarray, cfg: Config):
+    """The tf.data element spec of (x, y) batches; x may be a tuple of arrays (a seq2seq model's two inputs)."""
     import tensorflow as tf
 
+    if isinstance(x, tuple):
+        return tuple(tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype)) for a in x), \
+            tf.TensorSpec((None, *y.shape[1:]), tf.as_dtype(y.dtype))
     width = None if use_bucketing(cfg) else x.shape[1]  # bucketed batches come in several widths
     return (
         tf.TensorSpec((None, width, *x.shape[2:]), tf.as_dtype(x.dtype)),
@@ -151,13 +156,13 @@ def epochs_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, first_epoch: int =
     import tensorflow as tf
 
     last_epoch = cfg.train.epochs if last_epoch is None else last_epoch
-    signature = _signature(x, y, cfg)
+    element = signature(x, y, cfg)
 
     def one_epoch(epoch):  # `epoch` arrives as a NumPy int64
         yield from epoch_batches(x, y, cfg, int(epoch), keep)
 
     def batches_of(epoch):
-        return tf.data.Dataset.from_generator(one_epoch, args=(epoch,), output_signature=signature)
+        return tf.data.Dataset.from_generator(one_epoch, args=(epoch,), output_signature=element)
 
     n_batches = steps_per_epoch(x, cfg, keep) * max(last_epoch - first_epoch, 0)
     ds = tf.data.Dataset.range(first_epoch, last_epoch).flat_map(batches_of)
@@ -170,5 +175,5 @@ def _plan_sizes(x: np.ndarray, cfg: Config, keep: int | None = None) -> Iterator
         for idx, _ in bucket_batches(token_lengths(x), cfg.train.batch_size, bucket_widths(x.shape[1]), 0, 0, False):
             yield len(idx)
     else:
-        for idx in batches(np.arange(len(x))[:keep], cfg.train.batch_size):
+        for idx in batches(np.arange(rows(x))[:keep], cfg.train.batch_size):
             yield len(idx)

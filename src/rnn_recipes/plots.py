@@ -112,3 +112,36 @@ def forecasts(lines: dict[str, Any], times: list, targets: tuple[str, ...], path
     fig.suptitle(title)
     fig.tight_layout()
     _save(fig, path)
+
+
+def attention_map(weights, source_tokens: list[str], output_tokens: list[str], path: Path, title: str = "") -> None:
+    """A seq2seq attention map: one row per output token, one column per source token, darker is more weight."""
+    import numpy as np
+
+    w = np.asarray(weights)[: len(output_tokens), : len(source_tokens)]
+    fig, ax = plt.subplots(figsize=(1.5 + 0.35 * max(len(source_tokens), 4), 1.2 + 0.35 * max(len(output_tokens), 4)))
+    im = ax.imshow(w, cmap="Greys", vmin=0.0, vmax=max(float(w.max(initial=0.0)), 1e-9), aspect="auto")
+    shown = lambda tokens: [repr(t)[1:-1] if t.strip() else "␣" for t in tokens]  # noqa: E731
+    ax.set_xticks(range(len(source_tokens)), shown(source_tokens), rotation=90)
+    ax.set_yticks(range(len(output_tokens)), shown(output_tokens))
+    ax.set_xlabel("source")
+    ax.set_ylabel("output")
+    fig.colorbar(im, ax=ax)
+    ax.set_title(title)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def attention_examples(model, ds, out_dir: Path, n: int = 3) -> list[Path]:
+    """Attention maps of the first `n` test examples of a seq2seq dataset, decoded greedily: `attention_<i>.png`."""
+    from rnn_recipes.decode import Decoder
+
+    codec = ds.codec
+    decoded = Decoder(model, codec.start, codec.end).greedy(ds.x_test[0][:n])
+    paths = []
+    for i, ((source, _), d) in enumerate(zip(ds.extra["test_pairs"], decoded), start=1):
+        out = [codec.target[t] for t in d.ids] + ([codec.target[codec.end]] if d.ended else [])
+        path = Path(out_dir) / f"attention_{i}.png"
+        attention_map(d.weights, codec.source_tokens(source), out, path, title=f"{source} -> {codec.decode(d.ids)}")
+        paths.append(path)
+    return paths

@@ -16,6 +16,8 @@ from the task record's `present` (`rnn_recipes.tasks`):
   IMDB word index (`imdb_text.py`) exactly as the training reviews were;
 - tagged runs: each token of a text with its tag (and probability, without a
   CRF), and the entities the tags mark with their character offsets.
+- seq2seq runs (pairs, addition): `{"output", "score"}`, the text decoded
+  step by step (`decode.py`), greedy or by beam search.
 
 Input a run cannot predict from is refused with one line (`InputError`).
 
@@ -166,16 +168,65 @@ def _tagged_predictor(run, task) -> Predictor:
     return Predictor("tagged", task, list(vocab.tags), "text", "text", outputs)
 
 
-def load_predictor(run_dir: Path) -> Predictor:
-    """Read a finished run once (refusing incomplete or altered ones) and get ready to predict."""
+def _seq2seq_predictor(run, task, beam: int = 1, max_length: int | None = None) -> Predictor:
+    from rnn_recipes.codec import PairCodec
+    from rnn_recipes.decode import Decoder
+
+    codec = PairCodec.from_run(run)
+    decoder = Decoder(run.load_model(), codec.start, codec.end, max_length)
+    width = decoder.source_len
+
+    def ids(text: str) -> np.ndarray:
+        found = codec.source_ids(text)
+        if len(found) > width:
+            raise InputError(f"the text {text[:30]!r} has {len(found)} tokens; this run reads at most {width} "
+                             "(its longest training source)")
+        return np.pad(np.array(found, np.int32), (0, width - len(found)))
+
+    def outputs(batch: list[str]) -> list[dict]:
+        source = np.stack([ids(t) for t in batch])
+        found = decoder.greedy(source) if beam == 1 else [decoder.beam(row, beam) for row in source]
+        return [{"text": codec.decode(d.ids), "score": d.score, "ids": d.ids, "ended": d.ended, "weights": d.weights,
+                 "source_tokens": codec.source_tokens(t),
+                 "output_tokens": [codec.target[i] for i in d.ids] + ([codec.target[codec.end]] if d.ended else [])}
+                for t, d in zip(batch, found)]
+
+    return Predictor(run.config.data.kind, task, codec.vocab, "text", "text", outputs)
+
+
+SEQ2SEQ_KINDS = ("pairs", "addition")
+
+
+def load_predictor(run_dir: Path, *, beam: int = 1, max_length: int | None = None) -> Predictor:
+    """Read a finished run once (refusing incomplete or altered ones) and get ready to predict.
+
+    `beam` and `max_length` are for seq2seq runs: beam search with that many
+    beams (1 is greedy), and the most output tokens (default: the longest training target).
+    """
     run = load_run(Path(run_dir))
     task = tasks.get(task_name(run.config))
     kind = run.config.data.kind
     if kind == "series":
         raise InputError(f"{run_dir} is a series run: it forecasts from a CSV's last rows; give --csv FILE")
-    makers = {"labelled_text": _labelled_predictor, "text": _text_predictor, "sine": _sine_predictor,
-              "imdb": _imdb_predictor, "timing": _sine_predictor, "tagged": _tagged_predictor}
+    if beam < 1 or (max_length is not None and max_length < 1):
+        raise InputError(f"--beam and --max-length must be at least 1; received {beam} and {max_length}")
+    seq2seq = lambda run, task: _seq2seq_predictor(run, task, beam, max_length)  # noqa: E731
+    makers = {"labelled_text": _labelled_predictor, "text": _text_predictor, "sine": _sine_predictor, "imdb": _imdb_predictor,
+              "timing": _sine_predictor, "tagged": _tagged_predictor, **{k: seq2seq for k in SEQ2SEQ_KINDS}}
     return makers[kind](run, task)
+
+
+def attention_map(p: Predictor, text: str, path: Path) -> dict:
+    """Decode `text` with a seq2seq predictor and draw its attention weights to `path` (PNG); returns the result."""
+    from rnn_recipes import plots
+
+    if p.kind not in SEQ2SEQ_KINDS:
+        raise InputError(f"--attention-map is for seq2seq runs; this is a {p.kind} run")
+    row = p.outputs([text])[0]
+    if not np.any(row["weights"]):
+        raise InputError("this run was trained with model.attention: none; it has no attention weights to draw")
+    plots.attention_map(row["weights"], row["source_tokens"], row["output_tokens"], Path(path), title=f"{text} -> {row['text']}")
+    return p.task.present(row)
 
 
 def forecast_lines(rows: list[dict], json_lines: bool = False) -> Iterator[str]:
@@ -230,4 +281,6 @@ def format_plain(result: dict) -> str:
         return f"{result['label']}\t{result['probability']:.4f}"
     if "top" in result:
         return "  ".join(f"{t['token']!r} {t['probability']:.4f}" for t in result["top"])
+    if "output" in result:
+        return result["output"]
     return f"{result['value']:.6g}"

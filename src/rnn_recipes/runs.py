@@ -34,6 +34,7 @@ class Run:
     config: Config
     metrics: dict
     vocab: list[str] | None
+    vocab_json: dict | None = None  # vocab.json as read (seq2seq runs keep both sides' vocabularies there)
 
     def load_model(self):
         """The trained Keras model (checked, then loaded in safe mode: no code is deserialised)."""
@@ -48,7 +49,8 @@ PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # a file of the run itse
 
 def required_files(config: Config) -> tuple[str, ...]:
     """The files every finished run of `config` has, and its manifest must list."""
-    return (CONFIG, MODEL, METRICS) + ((VOCAB,) if config.data.kind == "text" else ())
+    has_vocab = config.data.kind == "text" or config.model.kind == "seq2seq"
+    return (CONFIG, MODEL, METRICS) + ((VOCAB,) if has_vocab else ())
 
 
 def read_config(run_dir: Path) -> Config:
@@ -106,7 +108,7 @@ def load_run(run_dir: Path) -> Run:
     missing = [name for name in required_files(config) if name not in files]
     if missing:
         raise RunError(f"{run_dir / MANIFEST} does not list {', '.join(missing)}; the run cannot be trusted")
-    vocab = None
+    vocab = raw = None
     if VOCAB in files:
         raw = _json_file(run_dir, VOCAB)
         vocab = raw.get("tokens") if isinstance(raw, dict) else None
@@ -115,7 +117,7 @@ def load_run(run_dir: Path) -> Run:
     metrics = _json_file(run_dir, METRICS)
     if not isinstance(metrics, dict):
         raise RunError(f"{run_dir / METRICS}: expected a JSON object of metrics; the run cannot be trusted")
-    return Run(run_dir, config, metrics, vocab)
+    return Run(run_dir, config, metrics, vocab, raw if isinstance(raw, dict) else None)
 
 
 def find_runs(root: Path, kind: str | None = None) -> list[Path]:

@@ -20,10 +20,10 @@ MAX_MODEL_BYTES = 8_000_000_000  # the file, and everything in it uncompressed: 
 MAX_CONFIG_DEPTH = 200  # a model's config nests a dozen levels; deeper would exhaust Keras' recursion
 # The project's own Keras objects, registered when their module is imported: the only code outside
 # `keras` a model may name. Classes by module and name; functions (a loss) by the name Keras registers.
-OWN_MODULES = ("rnn_recipes.cells", "rnn_recipes.crf")
+OWN_MODULES = ("rnn_recipes.cells", "rnn_recipes.crf", "rnn_recipes.attention")
 OWN_CLASSES = {
     ("rnn_recipes.cells", "PeepholeLSTM"), ("rnn_recipes.cells", "PeepholeLSTMCell"),
-    ("rnn_recipes.crf", "CRF"),
+    ("rnn_recipes.crf", "CRF"), ("rnn_recipes.attention", "LocalAttention"),
 }
 OWN_FUNCTIONS = {"rnn_recipes>crf_loss"}
 
@@ -109,6 +109,7 @@ def load_model_file(path: Path, *, within_run: bool = False):
     from rnn_recipes.backend import import_keras
 
     keras = import_keras()
+
     try:
         return keras.saving.load_model(path, safe_mode=True)
     except (MemoryError, RecursionError, Exception) as exc:  # noqa: BLE001 - Keras raises many types for bad files

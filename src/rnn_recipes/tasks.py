@@ -28,13 +28,13 @@ How the next ones plug in:
   `leaderboard=("mase", ...)`, lower first. The seed's sine is this task with
   horizon 1 and no scaling. Presented as the value, or the list of values;
   `prediction_plot=True`.
-- sequence-to-sequence (`seq2seq`): per-step softmax over the target
-  vocabulary (`units=lambda s: s.num_classes`, `per_step=lambda s: True`),
-  sparse categorical cross-entropy. The encoder-decoder body is a model
-  choice (`model.architecture`), not a task fact, so the record keeps its
-  shape; `baselines` decodes the test set and returns exact match and BLEU
-  (`higher_is_better=("accuracy", "exact_match", "bleu")`). Presented as the
-  decoded target sequence.
+- sequence-to-sequence (`transduction`, registered; what `data.kind: pairs` and
+  `addition` pose): per-step softmax over the target vocabulary, sparse
+  categorical cross-entropy with teacher forcing. The encoder-decoder body is
+  a model choice (`model.kind: seq2seq`, `seq2seq_model.py`), not a task
+  fact; `baselines` decodes the test sources step by step (`decode.py`) and
+  returns exact match, token accuracy, chrF and BLEU (sacrebleu). Presented
+  as the decoded text and its length-normalised log probability.
 - per-token tagging (`tagging`, registered, what `data.kind: tagged` poses):
   per-step softmax over tags (`per_step=lambda s: True`), sparse categorical
   cross-entropy; padding is kept out of the loss and the accuracy by the
@@ -192,6 +192,30 @@ def _forecast_baselines(model, ds: Dataset, batch_size: int, metrics: dict) -> d
     return forecast_baselines.report(forecast, ds.series)
 
 
+def _seq2seq_baselines(model, ds: Dataset, batch_size: int, metrics: dict) -> dict:
+    """The test sources decoded greedily, step by step (no teacher forcing): exact match, token accuracy, chrF, BLEU.
+
+    References are the test targets as the model could write them (cut into
+    the run's tokens and joined again, unknown tokens as <unk>); `accuracy`
+    beside them is per token with teacher forcing, which reads the true
+    previous token at every step.
+    """
+    from rnn_recipes import decode, seq2seq_scores
+
+    codec = ds.codec
+    decoder = decode.Decoder(model, codec.start, codec.end)
+    source = ds.x_test[0]
+    found = [d for i in range(0, len(source), batch_size) for d in decoder.greedy(source[i : i + batch_size])]
+    ref_ids = [row[: list(row).index(codec.end) + 1].tolist() for row in ds.y_test]
+    hyp_ids = [d.ids + ([codec.end] if d.ended else []) for d in found]
+    references = [codec.decode(r) for r in ref_ids]
+    hypotheses = [codec.decode(d.ids) for d in found]
+    out = seq2seq_scores.score(hypotheses, references, hyp_ids, ref_ids, codec.level)
+    out["examples_decoded"] = [{"source": s, "reference": r, "output": h}
+                               for (s, _), r, h in zip(ds.extra.get("test_pairs", [])[:5], references, hypotheses)]
+    return out
+
+
 # --- presentation --------------------------------------------------------------
 
 
@@ -261,6 +285,13 @@ def present_tags(output: dict, labels: Sequence[str] | None = None, top_k: int =
     found = [{"type": kind, "text": text[spans[a][0] : spans[b - 1][1]], "start": spans[a][0], "end": spans[b - 1][1]}
              for kind, a, b in entities(tags)] if output.get("scheme", "IOB2") != "none" else []
     return {"tokens": tokens, "entities": found}
+def present_sequence(output: dict, labels: Sequence[str] | None = None, top_k: int = 5, detail: bool = False) -> dict:
+    """The decoded output text and its length-normalised log probability (and the token ids, with `detail`)."""
+    out = {"output": output["text"], "score": float(output["score"])}
+    if detail:
+        out["ids"] = list(output["ids"])
+        out["ended"] = bool(output["ended"])
+    return out
 
 
 # --- the registry ----------------------------------------------------------------
@@ -314,6 +345,15 @@ TASKS: dict[str, Task] = {task.name: task for task in (
         leaderboard=("entity_f1", "token_accuracy", "val_loss", "most_frequent_tag_baseline.entity_f1"),
         higher_is_better=("accuracy", "f1", "precision", "recall"),
         present=present_tags,
+    ),
+    Task(
+        "transduction",
+        "sequence-to-sequence transduction: an output sequence for an input sequence (translation, addition)",
+        per_step=lambda spec: True,
+        baselines=_seq2seq_baselines,
+        leaderboard=("exact_match", "chrf", "bleu", "token_accuracy", "val_loss"),
+        higher_is_better=("accuracy", "exact_match", "chrf", "bleu"),
+        present=present_sequence,
     ),
 )}
 

@@ -238,6 +238,8 @@ def _train(
             plots.confusion(metrics["classification"]["confusion"], metrics["class_names"], run_dir / "confusion.png", title=cfg.name)
         if tasks.of(ds.spec).prediction_plot:
             forecast.plot_test_period(model, ds, cfg.train.batch_size, run_dir / "predictions.png", title=cfg.name)
+        if cfg.model.attention != "none":  # seq2seq: where the decoder looked, for a few test sources
+            plots.attention_examples(model, ds, run_dir)
     write_manifest(run_dir)
     print(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, dict)}), file=sys.stderr)
     if "verdict" in metrics:  # a forecast's one line: how far it beats persistence
