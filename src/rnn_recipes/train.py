@@ -79,11 +79,11 @@ def build_training_state(model: keras.Model, ds: Dataset, batch_size: int) -> No
     """Create the optimizer's slots and the compiled metrics' variables before `fit`.
 
     Without a distribution strategy, Keras' TensorFlow trainer creates them
-    while it traces the train step; `tf.function` must then trace the step a
-    second time, and with XLA each trace compiles: every run's first epoch
-    paid for two compilations of the train step. Building them here, through
-    public APIs (the metrics' state is reset after), leaves
-    one trace and one compilation. The metrics are built on predictions of
+    while it traces the train step, and `tf.function` then traces the step a
+    second time without creating them. Building them here, through public
+    APIs (the metrics' state is reset after), leaves one trace per run; XLA
+    still compiled the step twice in the first epoch (docs/recipes.md,
+    "The slow second epoch, investigated"). The metrics are built on predictions of
     zeros shaped as the model's output: calling the model here would advance
     its dropout's random state and change the run. Optimizers skip a second
     `build`, so a checkpoint's restore still loads into these variables.
