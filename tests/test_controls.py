@@ -65,6 +65,32 @@ def test_a_budget_predicts_the_epochs_that_fit():
     assert epochs_that_fit(done=3, used=10.0, budget=1e9, estimate=2.0, cap=8) == 8
 
 
+
+def test_a_budget_times_the_first_epoch_without_the_steps_that_compile(monkeypatch):
+    """The first step of training and of validation traces; with XLA, the shorter last batch of a pass compiles again."""
+    from types import SimpleNamespace
+
+    from rnn_recipes import controls
+
+    clock = [0.0]
+    monkeypatch.setattr(controls.time, "perf_counter", lambda: clock[0])
+    budget = controls.TimeBudget(100.0, epochs=50, steps_per_epoch=10)
+    budget.set_model(SimpleNamespace(stop_training=False))
+    budget.on_train_begin()
+    budget.on_epoch_begin(0)
+    for step in range(10):  # 1 s a step, 8 s for the first and the last
+        budget.on_train_batch_begin(step)
+        clock[0] += 8.0 if step in (0, 9) else 1.0
+    budget.on_test_begin()
+    for step in range(5):  # 0.5 s a batch, 3 s for the first and the last
+        budget.on_test_batch_begin(step)
+        clock[0] += 3.0 if step in (0, 4) else 0.5
+    budget.on_test_end()
+    budget.on_epoch_end(0)
+    assert budget.used == 31.5  # the budget pays for the compilations...
+    assert budget.seconds == [pytest.approx(10 * 1.0 + 5 * 0.5)]  # ...the next epoch is predicted without them
+    assert budget.predicted_epochs() == 1 + int((100.0 - 31.5) // 12.5) and not budget.stopped
+
 # --- config -----------------------------------------------------------------------------
 
 
