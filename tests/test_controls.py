@@ -65,6 +65,32 @@ def test_a_budget_predicts_the_epochs_that_fit():
     assert epochs_that_fit(done=3, used=10.0, budget=1e9, estimate=2.0, cap=8) == 8
 
 
+
+def test_a_budget_times_the_first_epoch_without_the_steps_that_compile(monkeypatch):
+    """The first step of training and of validation traces; with XLA, the shorter last batch of a pass compiles again."""
+    from types import SimpleNamespace
+
+    from rnn_recipes import controls
+
+    clock = [0.0]
+    monkeypatch.setattr(controls.time, "perf_counter", lambda: clock[0])
+    budget = controls.TimeBudget(100.0, epochs=50, steps_per_epoch=10)
+    budget.set_model(SimpleNamespace(stop_training=False))
+    budget.on_train_begin()
+    budget.on_epoch_begin(0)
+    for step in range(10):  # 1 s a step, 8 s for the first and the last
+        budget.on_train_batch_begin(step)
+        clock[0] += 8.0 if step in (0, 9) else 1.0
+    budget.on_test_begin()
+    for step in range(5):  # 0.5 s a batch, 3 s for the first and the last
+        budget.on_test_batch_begin(step)
+        clock[0] += 3.0 if step in (0, 4) else 0.5
+    budget.on_test_end()
+    budget.on_epoch_end(0)
+    assert budget.used == 31.5  # the budget pays for the compilations...
+    assert budget.seconds == [pytest.approx(10 * 1.0 + 5 * 0.5)]  # ...the next epoch is predicted without them
+    assert budget.predicted_epochs() == 1 + int((100.0 - 31.5) // 12.5) and not budget.stopped
+
 # --- config -----------------------------------------------------------------------------
 
 
@@ -232,3 +258,45 @@ def test_samples_are_written_every_n_epochs_and_listed_in_the_manifest(tmp_path)
     text = (run / "samples.txt").read_text()
     assert text.count("--- epoch ") == 2 and text.count("greedy: ") == 2 and text.count("t=0.7:  ") == 2
     assert "samples.txt" in json.loads((run / "manifest.json").read_text())["files"]
+
+
+
+@pytest.mark.slow
+def test_the_train_step_is_traced_once_across_epochs_under_a_budgeted_cosine(tmp_path, monkeypatch):
+    """A retrace (and with XLA, a recompilation) costs the epoch it happens in; a run traces each step once.
+
+    Keras creates the optimizer's and the metrics' variables inside the first trace unless they exist
+    before `fit`, and TensorFlow then traces the step again: `build_training_state` creates them first,
+    without touching the random state dropout draws from (the weights match a run that skips it).
+    """
+    import rnn_recipes.train as training
+
+    traces = {"train": 0, "test": 0}
+    compile_model = training.compile_model
+
+    def counting(*args, **kwargs):
+        model = compile_model(*args, **kwargs)
+        for kind in traces:
+            step = getattr(model, f"{kind}_step")
+
+            def traced(data, step=step, kind=kind):  # Python runs only while TensorFlow traces the step
+                traces[kind] += 1
+                return step(data)
+
+            setattr(model, f"{kind}_step", traced)
+        return model
+
+    monkeypatch.setattr(training, "compile_model", counting)
+    cfg = sine("train.epochs=3", "train.time_budget=10m", "train.grad_guard=true", "train.jit_compile=false",
+               "model.dropout=0.3", "train.lr_schedule={kind: cosine, warmup: 0.2, floor: 0.1}")
+    run = train(cfg, tmp_path / "once")
+    lrs = [r["lr"] for r in history(run)]
+    assert len(lrs) == 3 and lrs[-1] < max(lrs)  # the schedule moved the rate every step
+    assert traces == {"train": 1, "test": 1}
+
+    traces.update(train=0, test=0)
+    monkeypatch.setattr(training, "build_training_state", lambda *args: None)  # Keras' own lazy building
+    late = train(cfg, tmp_path / "late")
+    assert traces == {"train": 2, "test": 1}
+    for a, b in zip(weights(run), weights(late)):
+        np.testing.assert_array_equal(a, b)

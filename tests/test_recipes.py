@@ -302,6 +302,8 @@ def test_early_stopped_runs_report_the_epoch_whose_weights_were_kept(tmp_path):
     assert (results["val_loss"], results["train_loss"]) == (0.4, 0.5)  # Keras restored epoch 2's weights
     (run_dir / "config.yaml").write_text(dump_config(load_config(TINY / "sine_simple_rnn.yaml")))
     assert run_results(run_dir)["val_loss"] == 0.6  # no early stopping: the last epoch's weights
+    (run_dir / "config.yaml").write_text(dump_config(load_config(TINY / "sine_simple_rnn.yaml", ["train.time_budget=60"])))
+    assert run_results(run_dir)["val_loss"] == 0.4  # a budget keeps the best validation epoch's weights too
 
 
 def test_an_interrupted_variant_is_resumed_never_deleted(tmp_path):

@@ -39,8 +39,9 @@ class TimeBudget(keras.callbacks.Callback):
     epoch starts that is predicted to overrun. The budget is spent from the
     start of `fit` to each epoch's end, so validation, checkpoints and samples
     count. The first epoch of a session (a new run or a resume) traces the step
-    functions in its first training and first validation step: its estimate
-    leaves those steps out. The first epoch always runs.
+    functions in its first training and first validation step, and with XLA
+    compiles them again for the shorter last batch of a pass: its estimate
+    leaves out the first and the last step of each. The first epoch always runs.
 
     Args:
         budget: seconds of training, across resumes.
@@ -78,16 +79,19 @@ class TimeBudget(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._last = time.perf_counter()
-        self._first_in_session, self._step1 = True, None
+        self._first_in_session, self._step1, self._step_last = True, None, None
         self._test_begin = self._test_end = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.done = epoch
 
     def on_train_batch_begin(self, batch, logs=None):
-        if not self._first_in_session or batch not in (1, self._probe):
+        last = self.steps_per_epoch - 1
+        if not self._first_in_session or batch not in (1, self._probe, last):
             return
         now = time.perf_counter()
+        if batch == last:  # the pass's last batch may be shorter: XLA compiles the step again for it
+            self._step_last = now
         if batch == 1:  # the first step, which traced the step function, is done
             self._step1 = now
         elif not self.seconds and self._probe >= 2:  # a guess of the first epoch, until a whole one is timed
@@ -101,18 +105,30 @@ class TimeBudget(keras.callbacks.Callback):
         self._test_batches += 1
         if batch == 1:
             self._test1 = time.perf_counter()
+        self._test_last = time.perf_counter()  # the last batch's begin, once validation ends
 
     def on_test_end(self, logs=None):
         self._test_end = time.perf_counter()
 
     def _untraced(self, now: float) -> float:
-        """The session's first epoch as a later one would take: without the step that traced each function."""
+        """The session's first epoch as a later one would take: without the steps that traced or compiled.
+
+        Training and validation are each timed from the begin of their second
+        step to the begin of their last (or to their end, when they are too
+        short for that) and scaled to all their steps.
+        """
         steps = self.steps_per_epoch
         train_end = self._test_begin or now
-        took = (train_end - self._step1) * steps / (steps - 1)
+        if steps >= 3 and self._step_last is not None:
+            took = (self._step_last - self._step1) * steps / (steps - 2)
+        else:
+            took = (train_end - self._step1) * steps / (steps - 1)
         if self._test_begin is not None:
             n = self._test_batches
-            took += (self._test_end - self._test1) * n / (n - 1) if self._test1 is not None else self._test_end - self._test_begin
+            if n >= 3:
+                took += (self._test_last - self._test1) * n / (n - 2)
+            else:
+                took += (self._test_end - self._test1) * n / (n - 1) if self._test1 is not None else self._test_end - self._test_begin
         return took + (now - (self._test_end or train_end))
 
     def on_epoch_end(self, epoch, logs=None):

@@ -88,13 +88,15 @@ def read_history(run_dir: Path) -> dict[str, list[float]]:
 def reported_epoch(run_dir: Path, history: dict[str, list[float]]) -> int:
     """The index of the epoch whose weights the run kept.
 
-    The last one, or with early stopping (train.patience) the one with the
-    lowest validation loss: Keras restores those weights when training ends.
+    The last one, or with early stopping (train.patience) or a time budget
+    (train.time_budget) the one with the lowest validation loss: Keras
+    restores those weights when training ends.
     """
     last = len(history.get("loss", [])) - 1
     if "val_loss" not in history or not (run_dir / "config.yaml").is_file():
         return last
-    if read_config(run_dir).train.patience is None:
+    train = read_config(run_dir).train
+    if train.patience is None and train.time_budget is None:
         return last
     return min(range(len(history["val_loss"])), key=history["val_loss"].__getitem__)  # first best, as Keras
 
@@ -218,7 +220,7 @@ def leaderboard_markdown(recipe: Recipe, metrics: list[str], rows: list[dict]) -
         "",
         f"Ranked by `{metrics[0]}` ({direction} is better). "
         "Validation and training metrics are those of the epoch the run kept (the last, or the best with "
-        "early stopping); the others are the test split's. "
+        "early stopping or a time budget); the others are the test split's. "
         "Seconds per epoch is the median over epochs.",
         "",
         "| " + " | ".join(columns) + " |",

@@ -77,6 +77,26 @@ class EpochTimer(keras.callbacks.Callback):
             logs["seconds"] = time.perf_counter() - self._start
 
 
+def build_training_state(model: keras.Model, ds: Dataset, batch_size: int) -> None:
+    """Create the optimizer's slots and the compiled metrics' variables before `fit`.
+
+    Without a distribution strategy, Keras' TensorFlow trainer creates them
+    while it traces the train step, and `tf.function` then traces the step a
+    second time without creating them. Building them here, through public
+    APIs (the metrics' state is reset after), leaves one trace per run; XLA
+    still compiled the step twice in the first epoch (docs/recipes.md,
+    "The slow second epoch, investigated"). The metrics are built on predictions of
+    zeros shaped as the model's output: calling the model here would advance
+    its dropout's random state and change the run. Optimizers skip a second
+    `build`, so a checkpoint's restore still loads into these variables.
+    """
+    x, y = ds.x_train[:batch_size], ds.y_train[:batch_size]
+    out = model.outputs[0]
+    model.compute_metrics(x, y, keras.ops.zeros((len(x), *out.shape[1:]), dtype=out.dtype), sample_weight=None)
+    model.reset_metrics()
+    model.optimizer.build(model.trainable_variables)
+
+
 def _history_csv(history: dict) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf)
@@ -180,6 +200,8 @@ def _train(
     checkpoint = Checkpoint(run_dir, cfg, early_stopping=early_stopping, restore_from=restore_from,
                             controls=[c for c in controls if hasattr(c, "get_state")], epochs=epochs,
                             data_sha256=ds.content_sha256())
+    if not plan.distributed:  # a strategy's fit builds them itself, symbolically
+        build_training_state(model, ds, cfg.train.batch_size)
     with plan.scope():  # restoring builds the optimizer's variables
         initial_epoch = checkpoint.restore(model)  # 0 for a new run
     if cfg.train.grad_guard and not plan.distributed:
