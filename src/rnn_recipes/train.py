@@ -17,7 +17,7 @@ from rnn_recipes import autotune, compat, distribute, runtime, tasks
 from rnn_recipes.backend import import_keras
 from rnn_recipes.config import Config
 from rnn_recipes.data import load_dataset
-from rnn_recipes.dataset import Dataset
+from rnn_recipes.dataset import Dataset, rows, take
 from rnn_recipes.fileio import atomic_write, write_json, write_text
 from rnn_recipes.metrics import evaluate_model
 from rnn_recipes.tagged import TAGGER_FILE
@@ -90,9 +90,9 @@ def build_training_state(model: keras.Model, ds: Dataset, batch_size: int) -> No
     its dropout's random state and change the run. Optimizers skip a second
     `build`, so a checkpoint's restore still loads into these variables.
     """
-    x, y = ds.x_train[:batch_size], ds.y_train[:batch_size]
+    x, y = take(ds.x_train, slice(0, batch_size)), ds.y_train[:batch_size]  # x: an array, or a seq2seq tuple
     out = model.outputs[0]
-    model.compute_metrics(x, y, keras.ops.zeros((len(x), *out.shape[1:]), dtype=out.dtype), sample_weight=None)
+    model.compute_metrics(x, y, keras.ops.zeros((rows(x), *out.shape[1:]), dtype=out.dtype), sample_weight=None)
     model.reset_metrics()
     model.optimizer.build(model.trainable_variables)
 
