@@ -126,3 +126,13 @@ def test_the_matrix_hoisted_lstm_candidates_match_keras_lstm(custom_gradient):
     case = Case("lstm", 8, 7, 4, "seq")
     cfg, spec = _config(case, False)
     assert exactness(cfg, spec, make_data(case), hoisted_lstm_class(custom_gradient)) < 1e-5
+
+
+def test_the_suite_benchmark_times_the_parallel_flags_make_test_passes():
+    from benchmarks.suite import makefile_parallel_flags, pytest_command
+
+    flags = makefile_parallel_flags("2")
+    assert flags[:2] == ["-n", "2"] and "--dist" in flags
+    recipe = next(line for line in (ROOT / "Makefile").read_text().splitlines() if line.startswith("\t") and "--durations" in line)
+    assert "$(PARALLEL)" in recipe  # `make test` passes exactly these flags
+    assert pytest_command(["tests/test_x.py"], flags)[1:] == ["-m", "pytest", "-q", "-p", "no:cacheprovider", *flags, "tests/test_x.py"]
