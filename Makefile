@@ -23,11 +23,16 @@ demo: install ## Train the seed's hello-world model, a character LSTM and a sine
 	$(BIN)/rnn generate --seed "A recurrent network " --length 300 --temperature 0.7 --rng-seed 0
 	$(BIN)/rnn train sine_simplernn
 
-test: install ## Run the whole test suite and list its 15 slowest tests (what CI runs)
-	$(BIN)/python -m pytest -q --durations=15
+# one pytest-xdist worker per core (TEST_WORKERS=0: all in this one process); a test file stays on one worker, so its
+# module fixtures are built once, and the files that train most go first (tests/conftest.py)
+TEST_WORKERS ?= auto
+PARALLEL := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
+test: install ## Run the whole test suite on every core and list its 15 slowest tests (what CI runs)
+	$(BIN)/python -m pytest -q --durations=15 $(PARALLEL)
 
 test-fast: install ## Run the tests that train nothing
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" $(PARALLEL)
 
 bench: install ## Time training against a seed-style Keras script and PyTorch (quick mode; see docs/benchmarks.md)
 	$(BIN)/python -m benchmarks.training --quick

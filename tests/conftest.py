@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,50 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_HOME", str(Path(__file__).parent / ".keras-home-unused"))  # never the user's cache
 
+
+def _share_the_cores() -> None:
+    """Under pytest-xdist (`make test`), size each worker's TensorFlow to its share of the cores.
+
+    TensorFlow sizes its op thread pool to every core; N workers doing that
+    would run N times as many threads as cores. Set before TensorFlow is
+    imported (it reads these once), and inherited by the `rnn` processes a
+    test starts. A value set by the caller is kept.
+    """
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        share = str(max(1, cores // workers))
+        for name in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS"):
+            os.environ.setdefault(name, share)
+
+
+_share_the_cores()
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 TINY = CONFIGS / "tiny"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist, hand out the files that train most first, so no worker ends the run alone on a long one.
+
+    `make test` gives each worker whole files (`--dist loadfile --no-loadscope-reorder`), in this order;
+    a file's tests keep their written order.
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        slow = Counter(item.path for item in items if item.get_closest_marker("slow"))
+        items.sort(key=lambda item: -slow[item.path])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """The download and autotune cache (`~/.cache/rnn-recipes`) moved to this worker's temporary directory.
+
+    Tests never read or write the user's cache, and parallel workers never share one.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RNN_RECIPES_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+        yield
 
 
 @pytest.fixture

@@ -136,3 +136,13 @@ def test_blocklstm_with_peepholes_and_the_peephole_cell_both_match_the_numpy_ref
     for layer, row in errors.items():
         assert set(row) >= {"output", "peep_i", "peep_f", "peep_o", "input"}, layer
         assert max(row.values()) < 1e-5, (layer, row)  # float32 rounding, relative to each quantity's scale
+
+
+def test_the_suite_benchmark_times_the_parallel_flags_make_test_passes():
+    from benchmarks.suite import makefile_parallel_flags, pytest_command
+
+    flags = makefile_parallel_flags("2")
+    assert flags[:2] == ["-n", "2"] and "--dist" in flags
+    recipe = next(line for line in (ROOT / "Makefile").read_text().splitlines() if line.startswith("\t") and "--durations" in line)
+    assert "$(PARALLEL)" in recipe  # `make test` passes exactly these flags
+    assert pytest_command(["tests/test_x.py"], flags)[1:] == ["-m", "pytest", "-q", "-p", "no:cacheprovider", *flags, "tests/test_x.py"]
