@@ -273,8 +273,51 @@ def _affine(scale: np.ndarray, offset: np.ndarray, name: str):
     return Affine(name=name)
 
 
+def _timing_plan(run: Run, fmt: str, model) -> Plan:
+    d = run.config.data
+    x = load_dataset(run.config).x_test[:VERIFY_MAX].astype(np.float32)
+    about = {"labels": [f"gap {g}" for g in range(d.min_gap, d.max_gap + 1)], "time_steps": d.time_steps,
+             "classes": "output i: the second spike comes min_gap + i steps after the first"}
+    return Plan(model, x, _predict(model, x), "values", about=about)
+
+
+def _tagged_plan(run: Run, fmt: str, model) -> Plan:
+    """Word (and character) ids in, as `TagVocab.encode` makes them; per-token tag probabilities, or a CRF's
+    packed output (emissions, mask, transitions) that `tag_metrics.decode` turns into the Viterbi tags.
+
+    Raw strings stay outside the graph in every format: `tagged.tokenize` is a Unicode regular expression
+    (Python's `\\w`) that TensorFlow's RE2 reads differently, so the vocabulary and the rules ship in metadata.
+    """
+    from rnn_recipes.tagged import TOKEN, TagVocab
+
+    vocab = TagVocab.from_run(run.path)
+    x = load_dataset(run.config).x_test[:VERIFY_MAX].astype(np.int32)
+    k = len(vocab.tags)
+    about = {
+        "labels": list(vocab.tags),
+        "vocabulary": list(vocab.words),
+        "characters": list(vocab.chars) or None,
+        "scheme": vocab.scheme,
+        "tokenizer": {"kind": "rnn_recipes.tagged.tokenize", "pattern": TOKEN.pattern, "lowercase": vocab.lowercase,
+                      "seq_length": int(x.shape[1]), "max_word_chars": vocab.max_word_chars,
+                      "ids": "words: 0 padding, 1 unknown, 2.. the vocabulary; padded after the sentence"
+                             + ("; each step: the word id, then max_word_chars character ids (0 padding, 1 unknown)"
+                                if vocab.max_word_chars else "")},
+    }
+    if run.config.model.crf:
+        about["decoding"] = {
+            "kind": "crf", "width": k * k + 3 * k + 1,
+            "layout": f"per token: {k} emission scores, the mask (1 token, 0 padding), start ({k}), end ({k}), "
+                      f"transitions ({k}x{k}, from x to, row-major); start, end and transitions repeat at every token",
+            "how": f"the tags are the Viterbi path: rnn_recipes.tag_metrics.decode(output, {k})",
+        }
+    else:
+        about["decoding"] = {"kind": "argmax", "how": "each token's tag is the argmax of its probabilities"}
+    return Plan(model, x, _predict(model, x), "ids", about=about)
+
+
 PLANS = {"labelled_text": _labelled_plan, "text": _text_plan, "imdb": _imdb_plan, "sine": _series_plan,
-         "series": _series_plan}
+         "series": _series_plan, "timing": _timing_plan, "tagged": _tagged_plan}
 
 
 # --- writing each format ------------------------------------------------------------------
@@ -339,6 +382,10 @@ def _write_litert(plan: Plan, path: Path) -> None:
     import tensorflow as tf
 
     model = plan.unrolled()
+    diff = _max_diff(_predict(model, plan.x), plan.expected, "unrolled")
+    if not diff <= bound(plan):  # seen with masked bidirectional taggers: refuse here, not after converting
+        raise ValueError(f"its recurrent layers must run unrolled without the Flex delegate, and Keras' unrolled copy "
+                         f"of them differs from the model by {diff:.3g} on the test split; use saved_model or onnx")
     model.export(str(path), format="litert", verbose=False, input_signature=[_signature(plan.model)],
                  target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]})
 
@@ -530,11 +577,15 @@ def export_run(run_dir: Path | str, fmt: str, out: Path | str | None = None,
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; expected one of: {', '.join(FORMATS)}")
     run = load_run(Path(run_dir))
+    kind = run.config.data.kind
+    if kind not in PLANS:
+        raise ExportError(f"{run.path} is a {kind} run, which rnn export does not handle yet; "
+                          f"it exports {', '.join(PLANS)} runs")
     out = Path(out) if out is not None else default_out(run.path, fmt)
     if out.exists() and not (out.is_dir() and (out / METADATA).is_file()):
         raise ExportError(f"{out} exists and is not an export (no {METADATA}); give another --out")
     with _quiet_tensorflow():
-        plan = PLANS[run.config.data.kind](run, fmt, portable(run.load_model()))
+        plan = PLANS[kind](run, fmt, portable(run.load_model()))
     if len(plan.x) == 0:
         raise ExportError(f"{run.path} has no test examples to check an export on; nothing was written")
     start = time.perf_counter()

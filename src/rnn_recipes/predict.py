@@ -166,16 +166,24 @@ def _tagged_predictor(run, task) -> Predictor:
     return Predictor("tagged", task, list(vocab.tags), "text", "text", outputs)
 
 
+PREDICTORS = {"labelled_text": _labelled_predictor, "text": _text_predictor, "sine": _sine_predictor,
+              "imdb": _imdb_predictor, "timing": _sine_predictor, "tagged": _tagged_predictor}
+
+
+def unsupported(run_dir: Path, kind: str, command: str, handled: Iterable[str]) -> str:
+    """The one line that refuses a run of a kind `command` does not handle (yet)."""
+    return f"{run_dir} is a {kind} run, which {command} does not handle yet; it reads {', '.join(handled)} runs"
+
+
 def load_predictor(run_dir: Path) -> Predictor:
     """Read a finished run once (refusing incomplete or altered ones) and get ready to predict."""
     run = load_run(Path(run_dir))
-    task = tasks.get(task_name(run.config))
     kind = run.config.data.kind
     if kind == "series":
         raise InputError(f"{run_dir} is a series run: it forecasts from a CSV's last rows; give --csv FILE")
-    makers = {"labelled_text": _labelled_predictor, "text": _text_predictor, "sine": _sine_predictor,
-              "imdb": _imdb_predictor, "timing": _sine_predictor, "tagged": _tagged_predictor}
-    return makers[kind](run, task)
+    if kind not in PREDICTORS:
+        raise InputError(unsupported(run_dir, kind, "rnn predict", PREDICTORS))
+    return PREDICTORS[kind](run, tasks.get(task_name(run.config)))
 
 
 def forecast_lines(rows: list[dict], json_lines: bool = False) -> Iterator[str]:
