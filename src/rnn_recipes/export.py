@@ -18,6 +18,14 @@ vocabulary, the run it came from, versions, the verification) and a short
   vocabulary and the tokenizing rules in `metadata.json`.
 - IMDB runs: word ids (N, maxlen), as the dataset holds them; the word index
   is not part of a run.
+- timing runs: the raw values (N, time_steps, 1); class probabilities out.
+- tagged runs, every format: word ids (N, T), or (N, T, 1 + max_word_chars)
+  with character features, as `TagVocab.encode` makes them, the vocabularies
+  and `tagged.tokenize`'s pattern in `metadata.json`; out per-token tag
+  probabilities, or for a CRF run its packed output (emissions, mask,
+  transitions), which `tag_metrics.decode` turns into the Viterbi path.
+
+A run of a kind not in `PLANS` is refused with one line.
 
 Every export is reloaded with its own runtime (`tf.saved_model.load`, the
 LiteRT interpreter, onnxruntime), run on up to `VERIFY_MAX` examples of the
