@@ -262,3 +262,7 @@ def test_a_tagger_exports_ids_in_and_a_tag_per_token_out_crf_decoded_as_rnn_pred
         ids, _ = decode(out, len(vocab.tags))
         expected = next(predict_run(run, texts=[text]))
         assert [vocab.tags[i] for i in ids[0, : len(tokens)]] == [t["tag"] for t in expected["tokens"]]
+        if fmt == "saved_model" and name == "ner_chars_crf":  # the Viterbi path inside the graph, too
+            assert [i["signature"] for i in meta["inputs"]] == ["serve", "serve_tags"]
+            tags = _run_export(fmt, result.path / meta["file"], x.astype(np.int32), "serve_tags")
+            assert tags.dtype == np.int32 and (tags == ids).all()
