@@ -192,3 +192,77 @@ def test_an_export_traces_the_generic_recurrent_kernels_not_cudnns():
     cells = lambda: [inner.layers[0].forward_layer, inner.layers[0].backward_layer, inner.layers[1]]  # noqa: E731
     assert [c.use_cudnn for c in cells()] == ["auto"] * 3
     assert portable(outer) is outer and [c.use_cudnn for c in cells()] == [False] * 3
+
+
+# --- the newer kinds: timing (values in, a class out), tagged (ids in, a tag per token), the peephole cell ---
+
+
+@pytest.fixture(scope="module")
+def newer_runs(tiny_runs, tmp_path_factory):
+    """The tiny timing run with the peephole cell, and the tiny tagger with characters and a CRF: trained once."""
+    from conftest import TINY
+
+    from rnn_recipes.config_load import load_config
+    from rnn_recipes.train import train
+
+    root, made = tmp_path_factory.mktemp("newer"), {}
+
+    def get(name: str):
+        if name not in made:
+            if name == "timing_peephole":
+                cfg = load_config(TINY / "timing_lstm.yaml", ["model.cell=peephole_lstm", "train.epochs=2"])
+            else:  # ner_chars_crf
+                cfg = load_config(TINY / "ner_bilstm.yaml", ["data.chars=true", "data.max_word_chars=6",
+                                                               "model.crf=true", "train.epochs=2"])
+            made[name] = train(cfg, root / name, verbose=0)
+        return made[name]
+
+    return get
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_peephole_timing_run_exports_raw_values_in_and_class_probabilities_out(newer_runs, tmp_path, fmt):
+    from rnn_recipes.export import export_run
+
+    run = newer_runs("timing_peephole")
+    result = export_run(run, fmt, tmp_path / fmt)
+    meta = result.metadata
+    assert meta["task"] == "multiclass" and meta["data_kind"] == "timing" and meta["labels"] == [f"gap {g}" for g in range(3, 7)]
+    assert meta["inputs"][0]["meaning"].startswith("raw values") and meta["inputs"][0]["shape"] == [None, 16, 1]
+    _, x, expected = _test_inputs(run)
+    found = _run_export(fmt, result.path / meta["file"], x.astype(np.float32), "serve")
+    assert found.shape == expected.shape == (16, 4)
+    assert np.max(np.abs(found - expected)) <= 1e-4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_tagger_exports_ids_in_and_a_tag_per_token_out_crf_decoded_as_rnn_predict_does(newer_runs, tiny_runs, tmp_path, fmt):
+    from rnn_recipes.export import ExportError, export_run
+    from rnn_recipes.predict import predict_run
+    from rnn_recipes.tag_metrics import decode
+    from rnn_recipes.tagged import TagVocab, tokenize
+
+    for name, run in (("ner_bilstm", tiny_runs["ner_bilstm"]), ("ner_chars_crf", newer_runs("ner_chars_crf"))):
+        try:
+            result = export_run(run, fmt, tmp_path / name / fmt)
+        except ExportError as exc:  # a format that cannot hold the tagger says why, in one line, and writes nothing
+            assert str(exc).startswith(f"{fmt} cannot hold this tagged model") and "\n" not in str(exc)
+            assert not (tmp_path / name / fmt).exists()
+            continue
+        meta = result.metadata
+        vocab = TagVocab.from_run(run)
+        assert meta["task"] == "tagging" and meta["labels"] == list(vocab.tags) and meta["vocabulary"] == list(vocab.words)
+        assert meta["decoding"]["kind"] == ("crf" if name == "ner_chars_crf" else "argmax")
+        text = "Peter Blackburn visited the European Commission in Brussels ."
+        tokens = [t for t, _, _ in tokenize(text)]
+        x = vocab.encode([tokens], meta["tokenizer"]["seq_length"])
+        out = _run_export(fmt, result.path / meta["file"], x.astype(np.int32), "serve")
+        ids, _ = decode(out, len(vocab.tags))
+        expected = next(predict_run(run, texts=[text]))
+        assert [vocab.tags[i] for i in ids[0, : len(tokens)]] == [t["tag"] for t in expected["tokens"]]
+        if fmt == "saved_model" and name == "ner_chars_crf":  # the Viterbi path inside the graph, too
+            assert [i["signature"] for i in meta["inputs"]] == ["serve", "serve_tags"]
+            tags = _run_export(fmt, result.path / meta["file"], x.astype(np.int32), "serve_tags")
+            assert tags.dtype == np.int32 and (tags == ids).all()

@@ -322,3 +322,57 @@ def test_the_load_test_counts_every_answer_and_every_5xx():
     answers = iter(range(10**6))
     result = load("http://127.0.0.1:9", lambda http: 500 if next(answers) % 4 == 0 else 200, clients=2, seconds=0.2)
     assert result["n"] > 0 and result["5xx"] == (result["n"] + 3) // 4 and result["p50"] <= result["p99"]
+
+
+# --- the newer kinds: tagged (a tag per token), timing (values in, a class out) ------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("run, body, reads, reason", [
+    ("ner_bilstm", {"texts": ["Peter Blackburn visited the European Commission in Brussels.", "ok"]}, "texts",
+     "a later token can change the tags before it"),
+    ("timing_lstm", {"values": [[0.0, 1.0, 0.0, 0.0, 0.0, 1.0] + [0.0] * 10, [0.1] * 20], "detail": True}, "values",
+     "this run reads numbers or a CSV, not text"),
+])
+def test_tagged_and_timing_runs_predict_as_rnn_predict_and_refuse_sessions_with_a_reason(clients, tiny_runs, run, body,
+                                                                                        reads, reason):
+    from rnn_recipes.predict import predict_run
+
+    client = clients[run]
+    info = client.get("/info").json()
+    assert info["kind"] == ("tagged" if run == "ner_bilstm" else "timing") and info["reads"] == reads
+    assert info["sessions"]["available"] is False and reason in info["sessions"]["reason"]
+    response = client.post("/predict", json=body)
+    assert response.status_code == 200, response.text
+    inputs = {reads: body[reads]}
+    expected = json.loads(json.dumps(list(predict_run(tiny_runs[run], **inputs, detail=body.get("detail", False)))))
+    assert response.json()["predictions"] == expected and len(expected) == 2
+    refused = client.post("/sessions", json={"text": "Peter"})
+    assert refused.status_code == 400 and reason in refused.json()["error"] and "\n" not in refused.json()["error"]
+    if run == "ner_bilstm":
+        tokens = expected[0]["tokens"]
+        assert [t["token"] for t in tokens][:2] == ["Peter", "Blackburn"] and info["labels"] == sorted(info["labels"])
+    else:
+        assert info["labels"] == ["gap 3", "gap 4", "gap 5", "gap 6"] and info["window"] == 16
+        wrong = client.post("/predict", json={"texts": ["1 0 1"]})
+        assert wrong.status_code == 422 and 'predicts from "values", not "texts"' in wrong.json()["error"]
+
+
+@pytest.mark.slow
+def test_a_run_of_a_kind_not_handled_yet_is_refused_in_one_line_by_export_predict_and_serve(tiny_runs, monkeypatch):
+    import importlib
+
+    from rnn_recipes.errors import UserError
+    from rnn_recipes.serve import create_app
+
+    export, predict = importlib.import_module("rnn_recipes.export"), importlib.import_module("rnn_recipes.predict")
+    run = tiny_runs["sine_simple_rnn"]
+    monkeypatch.delitem(export.PLANS, "sine")  # what a kind added after these commands meets (seq2seq's pairs)
+    monkeypatch.delitem(predict.PREDICTORS, "sine")
+    for call, command in ((lambda: export.export_run(run, "onnx"), "rnn export"),
+                          (lambda: predict.load_predictor(run), "rnn predict"), (lambda: create_app(run), "rnn serve")):
+        with pytest.raises(UserError) as info:
+            call()
+        assert str(info.value).startswith(f"{run} is a sine run, which {command} does not handle yet; it ")
+        assert "\n" not in str(info.value)
+    assert not (run.parent / f"{run.name}-export").exists()

@@ -18,6 +18,15 @@ vocabulary, the run it came from, versions, the verification) and a short
   vocabulary and the tokenizing rules in `metadata.json`.
 - IMDB runs: word ids (N, maxlen), as the dataset holds them; the word index
   is not part of a run.
+- timing runs: the raw values (N, time_steps, 1); class probabilities out.
+- tagged runs, every format: word ids (N, T), or (N, T, 1 + max_word_chars)
+  with character features, as `TagVocab.encode` makes them, the vocabularies
+  and `tagged.tokenize`'s pattern in `metadata.json`; out per-token tag
+  probabilities, or for a CRF run its packed output (emissions, mask,
+  transitions), which `tag_metrics.decode` turns into the Viterbi path; a
+  CRF run's SavedModel also has `serve_tags`, that path in TensorFlow ops.
+
+A run of a kind not in `PLANS` is refused with one line.
 
 Every export is reloaded with its own runtime (`tf.saved_model.load`, the
 LiteRT interpreter, onnxruntime), run on up to `VERIFY_MAX` examples of the
@@ -96,6 +105,8 @@ class Plan:
     about: dict = field(default_factory=dict)
     inner: Any = None
     wrap: Callable | None = None
+    tags_graph: Callable | None = None
+    tags_expected: np.ndarray | None = None
 
     def unrolled(self):
         """`model` with its recurrent layers unrolled (see `_unrolled`)."""
@@ -273,8 +284,90 @@ def _affine(scale: np.ndarray, offset: np.ndarray, name: str):
     return Affine(name=name)
 
 
+def _timing_plan(run: Run, fmt: str, model) -> Plan:
+    d = run.config.data
+    x = load_dataset(run.config).x_test[:VERIFY_MAX].astype(np.float32)
+    about = {"labels": [f"gap {g}" for g in range(d.min_gap, d.max_gap + 1)], "time_steps": d.time_steps,
+             "classes": "output i: the second spike comes min_gap + i steps after the first"}
+    return Plan(model, x, _predict(model, x), "values", about=about)
+
+
+def _tagged_plan(run: Run, fmt: str, model) -> Plan:
+    """Word (and character) ids in, as `TagVocab.encode` makes them; per-token tag probabilities, or a CRF's
+    packed output (emissions, mask, transitions) that `tag_metrics.decode` turns into the Viterbi tags.
+
+    Raw strings stay outside the graph in every format: `tagged.tokenize` is a Unicode regular expression
+    (Python's `\\w`) that TensorFlow's RE2 reads differently, so the vocabulary and the rules ship in metadata.
+    """
+    from rnn_recipes.tagged import TOKEN, TagVocab
+
+    vocab = TagVocab.from_run(run.path)
+    x = load_dataset(run.config).x_test[:VERIFY_MAX].astype(np.int32)
+    k = len(vocab.tags)
+    about = {
+        "labels": list(vocab.tags),
+        "vocabulary": list(vocab.words),
+        "characters": list(vocab.chars) or None,
+        "scheme": vocab.scheme,
+        "tokenizer": {"kind": "rnn_recipes.tagged.tokenize", "pattern": TOKEN.pattern, "lowercase": vocab.lowercase,
+                      "seq_length": int(x.shape[1]), "max_word_chars": vocab.max_word_chars,
+                      "ids": "words: 0 padding, 1 unknown, 2.. the vocabulary; padded after the sentence"
+                             + ("; each step: the word id, then max_word_chars character ids (0 padding, 1 unknown)"
+                                if vocab.max_word_chars else "")},
+    }
+    plan = Plan(model, x, _predict(model, x), "ids", about=about)
+    if run.config.model.crf:
+        from rnn_recipes.tag_metrics import decode
+
+        if fmt == "saved_model":  # the tags themselves too, as a second signature
+            plan.tags_graph = _viterbi_graph(model, k)
+            plan.tags_expected = decode(plan.expected, k)[0].astype(np.float32)
+        about["decoding"] = {
+            "kind": "crf", "width": k * k + 3 * k + 1,
+            "layout": f"per token: {k} emission scores, the mask (1 token, 0 padding), start ({k}), end ({k}), "
+                      f"transitions ({k}x{k}, from x to, row-major); start, end and transitions repeat at every token",
+            "how": f"the tags are the Viterbi path: rnn_recipes.tag_metrics.decode(output, {k})",
+        }
+        if fmt == "saved_model":
+            about["decoding"]["how"] += "; or the SavedModel's serve_tags signature: the same ids in, tag ids (N, T) out"
+    else:
+        about["decoding"] = {"kind": "argmax", "how": "each token's tag is the argmax of its probabilities"}
+    return plan
+
+
+def _viterbi_graph(model, k: int) -> Callable:
+    """Ids -> the CRF model's Viterbi tag ids (N, T) int32, 0 at padding, in TensorFlow ops.
+
+    `tag_metrics.viterbi` step for step, in float64 as it is, unrolled over the
+    model's fixed T, so the two agree to the tie.
+    """
+    import tensorflow as tf
+
+    steps = int(model.input_shape[1])
+
+    def tags(x):
+        out = tf.cast(model(x, training=False), tf.float64)
+        emissions, mask = out[..., :k], out[..., k] > 0.5
+        start, end = out[0, 0, k + 1 : 2 * k + 1], out[0, 0, 2 * k + 1 : 3 * k + 1]
+        transitions = tf.reshape(out[0, 0, 3 * k + 1 :], (k, k))
+        score = start[None, :] + emissions[:, 0]
+        keep = tf.broadcast_to(tf.range(k, dtype=tf.int64)[None, :], tf.shape(score))
+        back = []
+        for t in range(1, steps):
+            candidates = score[:, :, None] + transitions[None]  # (N, from, to)
+            on = mask[:, t][:, None]
+            score = tf.where(on, tf.reduce_max(candidates, axis=1) + emissions[:, t], score)
+            back.append(tf.where(on, tf.argmax(candidates, axis=1), keep))  # a padded step hands each tag on
+        path = [tf.argmax(score + end[None, :], axis=1)]
+        for t in range(steps - 1, 0, -1):
+            path.append(tf.gather(back[t - 1], path[-1], batch_dims=1))
+        return tf.cast(tf.where(mask, tf.stack(path[::-1], axis=1), 0), tf.int32)
+
+    return tags
+
+
 PLANS = {"labelled_text": _labelled_plan, "text": _text_plan, "imdb": _imdb_plan, "sine": _series_plan,
-         "series": _series_plan}
+         "series": _series_plan, "timing": _timing_plan, "tagged": _tagged_plan}
 
 
 # --- writing each format ------------------------------------------------------------------
@@ -332,6 +425,8 @@ def _write_saved_model(plan: Plan, path: Path) -> None:
         archive.add_endpoint("serve_ids", lambda x: plan.model(x, training=False), input_signature=[_signature(plan.model)])
     else:
         archive.add_endpoint("serve", lambda x: plan.model(x, training=False), input_signature=[_signature(plan.model)])
+    if plan.tags_graph is not None:
+        archive.add_endpoint("serve_tags", plan.tags_graph, input_signature=[_signature(plan.model)])
     archive.write_out(str(path), verbose=False)
 
 
@@ -339,6 +434,10 @@ def _write_litert(plan: Plan, path: Path) -> None:
     import tensorflow as tf
 
     model = plan.unrolled()
+    diff = _max_diff(_predict(model, plan.x), plan.expected, "unrolled")
+    if not diff <= bound(plan):  # seen with masked bidirectional taggers: refuse here, not after converting
+        raise ValueError(f"its recurrent layers must run unrolled without the Flex delegate, and Keras' unrolled copy "
+                         f"of them differs from the model by {diff:.3g} on the test split; use saved_model or onnx")
     model.export(str(path), format="litert", verbose=False, input_signature=[_signature(plan.model)],
                  target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]})
 
@@ -378,7 +477,10 @@ def _run_saved_model(path: Path, plan: Plan) -> dict[str, np.ndarray]:
 
     loaded = tf.saved_model.load(str(path))
     if plan.text_graph is None:
-        return {"serve": np.asarray(loaded.serve(tf.constant(plan.x)))}
+        found = {"serve": np.asarray(loaded.serve(tf.constant(plan.x)))}
+        if plan.tags_graph is not None:
+            found["serve_tags"] = np.asarray(loaded.serve_tags(tf.constant(plan.x)))
+        return found
     return {"serve": np.asarray(loaded.serve(tf.constant(plan.texts, tf.string))),
             "serve_ids": np.asarray(loaded.serve_ids(tf.constant(plan.x)))}
 
@@ -434,6 +536,8 @@ def verify(path: Path, fmt: str, plan: Plan) -> float:
     diffs = [_max_diff(found["serve"], plan.text_expected if plan.texts is not None else plan.expected, f"{fmt} serve")]
     if "serve_ids" in found:
         diffs.append(_max_diff(found["serve_ids"], plan.expected, f"{fmt} serve_ids"))
+    if "serve_tags" in found:  # tag ids: any difference is a whole tag
+        diffs.append(_max_diff(found["serve_tags"], plan.tags_expected, f"{fmt} serve_tags"))
     return max(diffs)
 
 
@@ -453,6 +557,8 @@ def _versions() -> dict:
 def _inputs(fmt: str, plan: Plan) -> list[dict]:
     numeric = {"name": "inputs", "dtype": str(plan.x.dtype), "shape": [None, *plan.x.shape[1:]],
                "meaning": "token ids" if plan.reads == "ids" else "raw values, time steps x features"}
+    if plan.tags_graph is not None:
+        return [{"signature": "serve", **numeric}, {"signature": "serve_tags", **numeric}]
     if plan.text_graph is not None:
         return [{"signature": "serve", "name": "texts", "dtype": "string", "shape": [None], "meaning": "raw text"},
                 {"signature": "serve_ids", **numeric}]
@@ -470,7 +576,9 @@ def _metadata(run: Run, fmt: str, plan: Plan, diff: float, seconds: float, limit
         "task": task.name,
         "inputs": _inputs(fmt, plan),
         "outputs": [{"name": output, "dtype": "float32", "shape": [None, *plan.expected.shape[1:]],
-                     "meaning": task.summary}],
+                     "meaning": task.summary}]
+        + ([{"signature": "serve_tags", "name": output, "dtype": "int32", "shape": [None, *plan.tags_expected.shape[1:]],
+             "meaning": "the CRF's Viterbi tag ids, 0 at padding"}] if plan.tags_graph is not None else []),
         **plan.about,
         "verification": {"runtime": RUNTIME[fmt], "examples": int(len(plan.x)), "split": "test",
                          "max_abs_diff": diff, "bound": limit},
@@ -530,11 +638,15 @@ def export_run(run_dir: Path | str, fmt: str, out: Path | str | None = None,
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; expected one of: {', '.join(FORMATS)}")
     run = load_run(Path(run_dir))
+    kind = run.config.data.kind
+    if kind not in PLANS:
+        raise ExportError(f"{run.path} is a {kind} run, which rnn export does not handle yet; "
+                          f"it exports {', '.join(PLANS)} runs")
     out = Path(out) if out is not None else default_out(run.path, fmt)
     if out.exists() and not (out.is_dir() and (out / METADATA).is_file()):
         raise ExportError(f"{out} exists and is not an export (no {METADATA}); give another --out")
     with _quiet_tensorflow():
-        plan = PLANS[run.config.data.kind](run, fmt, portable(run.load_model()))
+        plan = PLANS[kind](run, fmt, portable(run.load_model()))
     if len(plan.x) == 0:
         raise ExportError(f"{run.path} has no test examples to check an export on; nothing was written")
     start = time.perf_counter()

@@ -195,6 +195,14 @@ def _seq2seq_predictor(run, task, beam: int = 1, max_length: int | None = None) 
 
 
 SEQ2SEQ_KINDS = ("pairs", "addition")
+PREDICTORS = {"labelled_text": _labelled_predictor, "text": _text_predictor, "sine": _sine_predictor,
+              "imdb": _imdb_predictor, "timing": _sine_predictor, "tagged": _tagged_predictor,
+              **{kind: _seq2seq_predictor for kind in SEQ2SEQ_KINDS}}
+
+
+def unsupported(run_dir: Path, kind: str, command: str, handled: Iterable[str]) -> str:
+    """The one line that refuses a run of a kind `command` does not handle (yet)."""
+    return f"{run_dir} is a {kind} run, which {command} does not handle yet; it reads {', '.join(handled)} runs"
 
 
 def load_predictor(run_dir: Path, *, beam: int = 1, max_length: int | None = None) -> Predictor:
@@ -204,16 +212,17 @@ def load_predictor(run_dir: Path, *, beam: int = 1, max_length: int | None = Non
     beams (1 is greedy), and the most output tokens (default: the longest training target).
     """
     run = load_run(Path(run_dir))
-    task = tasks.get(task_name(run.config))
     kind = run.config.data.kind
     if kind == "series":
         raise InputError(f"{run_dir} is a series run: it forecasts from a CSV's last rows; give --csv FILE")
+    if kind not in PREDICTORS:
+        raise InputError(unsupported(run_dir, kind, "rnn predict", PREDICTORS))
     if beam < 1 or (max_length is not None and max_length < 1):
         raise InputError(f"--beam and --max-length must be at least 1; received {beam} and {max_length}")
-    seq2seq = lambda run, task: _seq2seq_predictor(run, task, beam, max_length)  # noqa: E731
-    makers = {"labelled_text": _labelled_predictor, "text": _text_predictor, "sine": _sine_predictor, "imdb": _imdb_predictor,
-              "timing": _sine_predictor, "tagged": _tagged_predictor, **{k: seq2seq for k in SEQ2SEQ_KINDS}}
-    return makers[kind](run, task)
+    task = tasks.get(task_name(run.config))
+    if kind in SEQ2SEQ_KINDS:
+        return _seq2seq_predictor(run, task, beam, max_length)
+    return PREDICTORS[kind](run, task)
 
 
 def attention_map(p: Predictor, text: str, path: Path) -> dict:

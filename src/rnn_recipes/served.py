@@ -24,6 +24,8 @@ from rnn_recipes.errors import UserError
 from rnn_recipes.sessions import Limits, SessionReader, SessionStore, session_refusal
 
 MODEL_WAIT = 30.0  # seconds a request waits for the model before a 503
+TAGGED_REFUSAL = ("it tags every token, and a later token can change the tags before it (a bidirectional layer, "
+                  "a CRF's best path), so a piece of text cannot be one more step; use /predict")
 
 
 class RequestError(UserError):
@@ -74,8 +76,12 @@ def load_served(run_dir: Path, limits: Limits = Limits()) -> Served:
     """Read a finished run once: its predictor or forecaster, its `Engine` and session store where it can keep them."""
     from rnn_recipes.runs import load_run
 
+    from rnn_recipes.predict import PREDICTORS, unsupported
+
     run = load_run(Path(run_dir))
     kind = run.config.data.kind
+    if kind != "series" and kind not in PREDICTORS:
+        raise UserError(unsupported(run_dir, kind, "rnn serve", ["series", *PREDICTORS]))
     task = tasks.get(task_name(run.config))
     window = {"imdb": "maxlen", "text": "seq_length", "labelled_text": "seq_length"}.get(kind, "time_steps")
     served = Served(Path(run_dir), kind, task, getattr(run.config.data, window, None))
@@ -101,6 +107,8 @@ def load_served(run_dir: Path, limits: Limits = Limits()) -> Served:
     else:
         engine = None
     reader = _reader(run, served.predictor, limits) if served.predictor.ids is not None else None
+    if kind == "tagged":
+        served.refusal = TAGGED_REFUSAL
     served.refusal = served.refusal or session_refusal(engine, reader)
     if served.refusal is None:
         served.store = SessionStore(engine, reader, limits)
