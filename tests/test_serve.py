@@ -324,7 +324,7 @@ def test_the_load_test_counts_every_answer_and_every_5xx():
     assert result["n"] > 0 and result["5xx"] == (result["n"] + 3) // 4 and result["p50"] <= result["p99"]
 
 
-# --- the newer kinds: tagged (a tag per token), timing (values in, a class out) ------------------------
+# --- the newer kinds: tagged (a tag per token), timing (values in, a class out), seq2seq (a text out) ------------------------
 
 
 @pytest.mark.slow
@@ -333,6 +333,7 @@ def test_the_load_test_counts_every_answer_and_every_5xx():
      "a later token can change the tags before it"),
     ("timing_lstm", {"values": [[0.0, 1.0, 0.0, 0.0, 0.0, 1.0] + [0.0] * 10, [0.1] * 20], "detail": True}, "values",
      "this run reads numbers or a CSV, not text"),
+    ("seq2seq_dates", {"texts": ["25 Nov 2026", "3 March 1999"]}, "texts", "it decodes an output from the whole source"),
 ])
 def test_tagged_and_timing_runs_predict_as_rnn_predict_and_refuse_sessions_with_a_reason(clients, tiny_runs, run, body,
                                                                                         reads, reason):
@@ -340,7 +341,8 @@ def test_tagged_and_timing_runs_predict_as_rnn_predict_and_refuse_sessions_with_
 
     client = clients[run]
     info = client.get("/info").json()
-    assert info["kind"] == ("tagged" if run == "ner_bilstm" else "timing") and info["reads"] == reads
+    assert info["kind"] == {"ner_bilstm": "tagged", "timing_lstm": "timing", "seq2seq_dates": "pairs"}[run]
+    assert info["reads"] == reads
     assert info["sessions"]["available"] is False and reason in info["sessions"]["reason"]
     response = client.post("/predict", json=body)
     assert response.status_code == 200, response.text
@@ -352,6 +354,8 @@ def test_tagged_and_timing_runs_predict_as_rnn_predict_and_refuse_sessions_with_
     if run == "ner_bilstm":
         tokens = expected[0]["tokens"]
         assert [t["token"] for t in tokens][:2] == ["Peter", "Blackburn"] and info["labels"] == sorted(info["labels"])
+    elif run == "seq2seq_dates":
+        assert all(p["output"] and isinstance(p["score"], float) for p in expected)
     else:
         assert info["labels"] == ["gap 3", "gap 4", "gap 5", "gap 6"] and info["window"] == 16
         wrong = client.post("/predict", json={"texts": ["1 0 1"]})

@@ -26,6 +26,8 @@ from rnn_recipes.sessions import Limits, SessionReader, SessionStore, session_re
 MODEL_WAIT = 30.0  # seconds a request waits for the model before a 503
 TAGGED_REFUSAL = ("it tags every token, and a later token can change the tags before it (a bidirectional layer, "
                   "a CRF's best path), so a piece of text cannot be one more step; use /predict")
+SEQ2SEQ_REFUSAL = ("it decodes an output from the whole source, and a piece more of the source can change every "
+                   "output token, so a piece of text cannot be one more step; use /predict")
 
 
 class RequestError(UserError):
@@ -76,7 +78,7 @@ def load_served(run_dir: Path, limits: Limits = Limits()) -> Served:
     """Read a finished run once: its predictor or forecaster, its `Engine` and session store where it can keep them."""
     from rnn_recipes.runs import load_run
 
-    from rnn_recipes.predict import PREDICTORS, unsupported
+    from rnn_recipes.predict import PREDICTORS, SEQ2SEQ_KINDS, unsupported
 
     run = load_run(Path(run_dir))
     kind = run.config.data.kind
@@ -109,6 +111,8 @@ def load_served(run_dir: Path, limits: Limits = Limits()) -> Served:
     reader = _reader(run, served.predictor, limits) if served.predictor.ids is not None else None
     if kind == "tagged":
         served.refusal = TAGGED_REFUSAL
+    elif kind in SEQ2SEQ_KINDS:
+        served.refusal = SEQ2SEQ_REFUSAL
     served.refusal = served.refusal or session_refusal(engine, reader)
     if served.refusal is None:
         served.store = SessionStore(engine, reader, limits)
