@@ -25,24 +25,16 @@ import os
 import platform
 import sys
 import tempfile
-import time
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.predict import best
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ("tiny/reviews_lstm", "tiny/text_char_lstm", "tiny/imdb_embedding_lstm", "tiny/sine_simple_rnn",
            "tiny/series_sunspots_gru", "tiny/timing_lstm", "tiny/ner_bilstm")
-
-
-def best(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def runtime_call(fmt: str, path: Path, x: np.ndarray):

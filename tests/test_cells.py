@@ -102,7 +102,7 @@ def test_plain_keras_loads_it_once_the_cells_module_is_imported(saved):
     model, path = saved
     code = (
         "import sys, numpy as np, keras, rnn_recipes.cells; "
-        f"m = keras.models.load_model(sys.argv[1], safe_mode=True); "
+        "m = keras.models.load_model(sys.argv[1], safe_mode=True); "
         "print(float(np.asarray(m(np.load(sys.argv[2]))).sum()))"
     )
     x_path = path.with_name("x.npy")

@@ -203,7 +203,6 @@ class TimingData(Section):
         return self
 
 
-
 class TaggedData(Section):
     """Tagged sentences in CoNLL format (a token and its tag per line, a blank line between sentences) for tagging."""
 
