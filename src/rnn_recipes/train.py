@@ -264,7 +264,5 @@ def _train(
             plots.attention_examples(model, ds, run_dir)
     write_manifest(run_dir)
     print(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, dict)}), file=sys.stderr)
-    if "verdict" in metrics:  # a forecast's one line: how far it beats persistence
-        print(f"{cfg.model.cell}: {metrics['verdict']}", file=sys.stderr)
     distribute.report_weights(plan, model)
     return metrics
