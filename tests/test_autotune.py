@@ -49,6 +49,12 @@ def test_rules_that_turn_xla_off_are_not_timed(monkeypatch):
     assert autotune.settle(cfg, load_dataset(cfg), resolve(cfg, CPU)).jit_source == "config"
 
 
+def _timing(first_on, step_on, first_off, step_off, steps=4):
+    """A fake `time_paths` result: each path's first step, then `steps` steps (the fastest given first)."""
+    return {"on": {"first": first_on, "steps": [step_on] + [step_on * 1.1] * (steps - 1)},
+            "off": {"first": first_off, "steps": [step_off] + [step_off * 1.2] * (steps - 1)}}
+
+
 def test_the_timing_is_cached_and_said_in_the_runtime_line(monkeypatch):
     from rnn_recipes.data import load_dataset
 
@@ -58,14 +64,18 @@ def test_the_timing_is_cached_and_said_in_the_runtime_line(monkeypatch):
     def fake(cfg, spec, x, y, candidates, steps=autotune.STEPS):
         calls.append(sorted(candidates))
         assert candidates["on"].use_cudnn is False and candidates["off"].deterministic_ops
-        return {"on": [0.3, 0.31, 0.33, 0.3], "off": [0.2, 0.21, 0.2, 0.25]}
+        assert x.shape[0] == cfg.train.batch_size  # a full batch of the run's own data
+        return _timing(first_on=2.3, step_on=0.3, first_off=1.2, step_off=0.2)
 
     monkeypatch.setattr(autotune, "time_paths", fake)
     cfg = _char()
     ds = load_dataset(cfg)
+    p = autotune.plan(cfg, ds.x_train)
     rt = autotune.settle(cfg, ds, resolve(cfg, CPU))
     assert (rt.jit, rt.jit_source, rt.deterministic_ops) == (False, "measured", True)
-    assert "XLA off (measured: 1.50x faster without, 4+4 steps)" in rt.line()
+    on, off = p.shapes * 2.0 + p.steps * 0.3, 1.0 + p.steps * 0.2  # compiles beyond a step, then the fastest steps
+    assert rt.jit_measured["predicted_s"] == pytest.approx({"on": on, "off": off})
+    assert f"XLA off (measured: {on / off:.2f}x faster without over the run's {p.steps:,} steps (a step 300 vs 200 ms; " in rt.line()
     assert rt.to_json()["jit_measured"]["winner"] == "off"
     again = autotune.settle(cfg, ds, resolve(cfg, CPU))
     assert calls == [["off", "on"]]  # the rerun read the cache
@@ -74,6 +84,82 @@ def test_the_timing_is_cached_and_said_in_the_runtime_line(monkeypatch):
     other = _char("train.batch_size=16")
     autotune.settle(other, load_dataset(other), resolve(other, CPU))
     assert len(calls) == 2 and len(json.loads(autotune.cache_path().read_text())) == 2
+
+
+def test_compiles_weigh_against_faster_steps_by_the_length_of_the_run():
+    times = _timing(first_on=30.5, step_on=0.5, first_off=2.0, step_off=1.0)  # XLA: 30 s to compile, steps twice as fast
+    short, long_ = autotune.decide(times, shapes=1, steps=10), autotune.decide(times, shapes=1, steps=100)
+    assert min(short, key=short.get) == "off" and short == pytest.approx({"on": 35.0, "off": 11.0})
+    assert min(long_, key=long_.get) == "on" and long_ == pytest.approx({"on": 80.0, "off": 101.0})
+    many = autotune.decide(times, shapes=11, steps=100)  # every bucket width compiles anew under XLA
+    assert min(many, key=many.get) == "off" and many["on"] == pytest.approx(11 * 30 + 50)
+
+
+def test_a_bucketed_run_is_timed_on_a_batch_of_its_commonest_width(monkeypatch):
+    from rnn_recipes import pipeline
+    from rnn_recipes.data import load_dataset
+
+    monkeypatch.setattr(autotune, "MIN_GFLOP", 0.0)
+    seen = []
+
+    def fake(cfg, spec, x, y, candidates, steps=autotune.STEPS):
+        seen.append(x)
+        assert spec.seq_len is None  # the throwaway models read any width, as training's stream does
+        return _timing(first_on=1.5, step_on=0.01, first_off=0.6, step_off=0.02)
+
+    monkeypatch.setattr(autotune, "time_paths", fake)
+    cfg = load_config(TINY / "imdb_embedding_lstm.yaml", ["train.epochs=40"])
+    ds = load_dataset(cfg)
+    static = resolve(cfg, CPU)
+    assert (static.jit, static.bucketing) == (False, True)  # the rule's guess: widths compile anew
+    plan = pipeline.bucket_batches(pipeline.token_lengths(ds.x_train), 32, pipeline.bucket_widths(40), cfg.seed, 0)
+    shapes = {(len(idx), w) for idx, w in plan}
+    widths = [w for idx, w in plan if len(idx) == 32]
+    p = autotune.plan(cfg, ds.x_train)
+    assert (p.shapes, p.steps, p.width) == (len(shapes), 40 * len(plan), max(set(widths), key=widths.count))
+    rt = autotune.settle(cfg, ds, static)
+    (x,) = seen
+    assert x.shape == (32, p.width) and (x[:, 0] != 0).any()  # pre-padded rows cut to the bucket, tokens kept
+    np.testing.assert_array_equal(x, pipeline.trim(ds.x_train[p.batch], p.width, "pre"))
+    predicted = {"on": len(shapes) * 1.49 + p.steps * 0.01, "off": 0.58 + p.steps * 0.02}
+    assert rt.jit_measured["predicted_s"] == pytest.approx(predicted)
+    assert rt.jit is (predicted["on"] < predicted["off"]) and rt.jit_source == "measured"
+
+
+@pytest.mark.slow
+def test_a_bucketed_run_times_its_real_steps(monkeypatch):
+    from rnn_recipes.data import load_dataset
+
+    monkeypatch.setattr(autotune, "MIN_GFLOP", 0.0)
+    cfg = load_config(TINY / "imdb_embedding_lstm.yaml")
+    rt = autotune.settle(cfg, load_dataset(cfg), resolve(cfg, CPU), use_cache=False)
+    times = rt.jit_measured["times"]
+    assert rt.jit_source == "measured" and rt.bucketing
+    assert all(t["first"] > 0 and len(t["steps"]) == autotune.STEPS for t in times.values())
+
+
+def test_a_bidirectional_run_is_timed_too(monkeypatch):
+    from rnn_recipes.data import load_dataset
+
+    monkeypatch.setattr(autotune, "MIN_GFLOP", 0.0)
+    monkeypatch.setattr(autotune, "time_paths", lambda *a, **k: _timing(1.0, 0.1, 0.5, 0.2))
+    cfg = load_config(TINY / "imdb_onehot_bigru.yaml", ["train.bucketing=false"])
+    static = resolve(cfg, CPU)
+    assert static.jit is False and "directions" in static.jit_reason
+    rt = autotune.settle(cfg, load_dataset(cfg), static)
+    assert (rt.jit, rt.jit_source, rt.deterministic_ops) == (True, "measured", False)
+
+
+def test_bfloat16_and_a_gpu_are_not_timed(monkeypatch):
+    from rnn_recipes.data import load_dataset
+
+    monkeypatch.setattr(autotune, "MIN_GFLOP", 0.0)
+    monkeypatch.setattr(autotune, "time_paths", lambda *a, **k: pytest.fail("timed"))
+    cfg = _char("train.precision=mixed_bfloat16")
+    assert autotune.settle(cfg, load_dataset(cfg), resolve(cfg, CPU)).jit_source == "auto"
+    cfg = _char()
+    gpu = resolve(cfg, Machine("tensorflow", gpu=True))
+    assert autotune.settle(cfg, load_dataset(cfg), gpu) == gpu
 
 
 def _run(cfg, out):
@@ -97,11 +183,11 @@ def test_either_path_trains_the_same_loss_curve(tmp_path):
 @pytest.mark.slow
 def test_a_measured_run_ends_on_the_weights_of_a_forced_run_of_its_winner(tmp_path, monkeypatch):
     monkeypatch.setattr(autotune, "MIN_GFLOP", 0.0)
-    monkeypatch.setattr(autotune, "decide", lambda times: "off")  # the real timing steps run; the winner is fixed
+    monkeypatch.setattr(autotune, "decide", lambda times, shapes, steps: {"on": 2.0, "off": 1.0})  # real timing, fixed winner
     measured, m_hist, m_weights = _run(_char(), tmp_path / "measured")
     record = json.loads((measured / "runtime.json").read_text())
     assert (record["jit"], record["jit_source"]) == (False, "measured")
-    assert all(len(t) >= 2 for t in record["jit_measured"]["times"].values())
+    assert all(len(t["steps"]) >= 2 and t["first"] > 0 for t in record["jit_measured"]["times"].values())
     _, f_hist, f_weights = _run(_char("train.jit_compile=false"), tmp_path / "forced")
     assert m_hist == f_hist
     for a, b in zip(m_weights, f_weights, strict=True):

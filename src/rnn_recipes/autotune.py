@@ -1,30 +1,37 @@
 """`jit_compile: auto` decided by timing: a few train steps of the run's own model, batch and data, each way.
 
-The static rules in `runtime.decide_jit` keep XLA off where it is known to lose
-(bucketed widths, two directions, bfloat16, a GPU, tf.distribute). Where they
-would turn it on (one CPU device, one batch shape, one direction) the two paths
-measured within a few percent of each other on some workloads and 1.5x apart on
-others (docs/benchmarks.md), so `settle` times them instead:
+The static rules in `runtime.decide_jit` settle what is not a question of
+speed (a GPU's cuDNN kernels, tf.distribute, bfloat16, other backends). On one
+CPU device with TensorFlow they only guess: XLA on for one batch shape and
+one direction, off for bucketed widths and two directions. The two paths
+measured within a few percent of each other on some workloads and 1.5x to 2x
+apart on others, either way (docs/benchmarks.md), so `settle` times them:
 
 - Rule for when to time: the run's estimated training work (recurrent and
   input matmuls, forward and backward, over every epoch) is at least
   `MIN_GFLOP`. Timing costs an XLA compile plus a compile without it (2 to 8 s
-  here); below the threshold a whole run takes seconds, the best the choice
-  can save is about a third of that, and the static rule stands (the tiny CI
-  configs never pay for a measurement).
-- What is timed: `STEPS` train steps per path, interleaved (on, off, on, off,
-  ...) after one warm-up step each, on throwaway models built from the same
-  config and fed the first training batch; the faster fastest step wins (load from other programs only adds time). The run's
-  own model is built afterwards from a fresh seed, so the measurement changes
-  neither its initial weights nor its optimizer state.
-- Cache: the decision is stored in `<cache dir>/autotune.json` (the directory
+  here); below the threshold a whole run takes seconds and the static rule
+  stands (the tiny CI configs never pay for a measurement).
+- What is timed: on throwaway models built from the same config, each path's
+  first step (trace and compile) and then `STEPS` train steps per path,
+  interleaved (on, off, on, off, ...), on one real training batch; a bucketed
+  run's batch is one of its most common width. The run's own model is built
+  afterwards from a fresh seed, so the measurement changes neither its
+  initial weights nor its optimizer state.
+- What is decided: the path whose predicted run is shorter: compiles x its
+  compile time + the run's train steps x its fastest step. XLA compiles once
+  per batch shape (every bucket width, every partial last batch); without it,
+  TensorFlow traces once. So a short run keeps the path that compiles
+  faster, and a long one the path that steps faster.
+- Cache: the timing is stored in `<cache dir>/autotune.json` (the directory
   `data.cache_dir()` names, `~/.cache/rnn-recipes` by default), keyed by a hash
   of the model, encoding and precision config, the batch shape, the package
-  versions and the CPU model; a rerun reads it and times nothing.
+  versions and the CPU model; a rerun reads it, times nothing, and decides
+  for its own length.
 
 The record says what was chosen and by how much, e.g.
-`XLA off (measured: 1.52x faster without, 4+4 steps)`, with `jit_source`
-"measured" and the per-step times in `jit_measured`.
+`XLA off (measured: run 1.52x faster without; steps 1.55x, 1 compile of 4.1 s vs 1.2 s; 4+4 steps)`,
+with `jit_source` "measured" and the timing in `jit_measured`.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import json
 import os
 import platform
 import time
+from collections import Counter
 from importlib import metadata
 from pathlib import Path
 
@@ -47,6 +55,7 @@ from rnn_recipes.runtime import Runtime
 MIN_GFLOP = 500.0  # ~25 s of training on this 2-core CPU at the ~20 GFLOP/s an LSTM step reaches
 STEPS = 4  # timed steps per path, after one warm-up step each
 SLOW_STEP_S = 1.0  # when a warm-up step (after the compile) takes longer, time 2 steps per path instead
+FORMAT = 2  # the cache entry's layout: first step and steps per path
 GATES = {"simple_rnn": 1, "gru": 3, "lstm": 4, "peephole_lstm": 4}
 
 
@@ -155,80 +164,137 @@ def _set_determinism(on: bool) -> None:
         compat.disable_op_determinism()
 
 
+def is_open(rt: Runtime) -> bool:
+    """Whether the static rule only guessed: TensorFlow on one CPU device, not bfloat16 (a question timing answers)."""
+    return (rt.jit_source == "auto" and rt.backend == "tensorflow" and not rt.gpu and rt.distribute == "none"
+            and rt.precision != "mixed_bfloat16")
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What the run's training stream holds, as far as the choice goes."""
+
+    steps: int  # train steps over the whole run
+    shapes: int  # distinct batch shapes in an epoch: XLA compiles once for each
+    batch: np.ndarray  # indices of one batch of the epoch's most common shape
+    width: int | None  # that batch's bucket width (None: the full rows)
+
+
+def plan(cfg: Config, x) -> Plan:
+    """The run's batches as `pipeline` draws them for epoch 0 (every epoch has the same shapes)."""
+    from rnn_recipes import pipeline
+
+    t = cfg.train
+    if pipeline.use_bucketing(cfg):
+        widths = pipeline.bucket_widths(x.shape[1])
+        found = pipeline.bucket_batches(pipeline.token_lengths(x), t.batch_size, widths, cfg.seed, 0, t.shuffle)
+    else:
+        order = pipeline.epoch_order(rows(x), cfg.seed, 0, t.shuffle)
+        found = [(idx, None) for idx in pipeline.batches(order, t.batch_size)]
+    shapes = Counter((len(idx), width) for idx, width in found)
+    common = max(shapes, key=lambda shape: (shapes[shape], shape[0]))
+    idx, width = next((idx, width) for idx, width in found if (len(idx), width) == common)
+    return Plan(len(found) * t.epochs, len(shapes), np.sort(idx), width)
+
+
 def time_paths(cfg: Config, spec, x: np.ndarray, y: np.ndarray, candidates: dict[str, Runtime],
-               steps: int = STEPS) -> dict[str, list[float]]:
-    """Seconds per train step of each candidate runtime, on throwaway models, interleaved.
+               steps: int = STEPS) -> dict[str, dict]:
+    """Each candidate runtime's first step (trace and compile) and train steps, in seconds, on throwaway models.
 
     Each candidate gets its own model built from `cfg` and compiled as its
-    record says; one warm-up step (the trace and compile) is not counted.
+    record says; after every first step, the steps are timed interleaved.
+    Returns {name: {"first": seconds, "steps": [seconds, ...]}}.
     """
     import tensorflow as tf
 
     from rnn_recipes.model import build_model, compile_model
 
     xb, yb = tf.nest.map_structure(tf.constant, x), tf.constant(y)  # x: an array, or a seq2seq tuple
-    models, slow = {}, False
+    models, times, slow = {}, {}, False
     for name, rt in candidates.items():
         _set_determinism(rt.deterministic_ops)
         models[name] = compile_model(build_model(cfg, spec, rt), cfg, spec, rt)
-        models[name].train_on_batch(xb, yb)  # trace + compile
         start = time.perf_counter()
-        models[name].train_on_batch(xb, yb)
+        models[name].train_on_batch(xb, yb)  # trace + compile
+        times[name] = {"first": time.perf_counter() - start, "steps": []}
+        start = time.perf_counter()
+        models[name].train_on_batch(xb, yb)  # warm-up, not counted
         slow = slow or time.perf_counter() - start > SLOW_STEP_S
     steps = min(steps, 2) if slow else steps
-    times: dict[str, list[float]] = {name: [] for name in candidates}
     for _ in range(steps):
         for name, rt in candidates.items():
             _set_determinism(rt.deterministic_ops)
             start = time.perf_counter()
             models[name].train_on_batch(xb, yb)
-            times[name].append(time.perf_counter() - start)
+            times[name]["steps"].append(time.perf_counter() - start)
     return times
 
 
-def decide(times: dict[str, list[float]]) -> str:
-    """The candidate with the fastest step: other programs' load only ever adds time, so the minimum is its best estimate."""
-    return min(times, key=lambda name: min(times[name]))
+def predicted_seconds(timing: dict, compiles: int, steps: int) -> float:
+    """A path's run: its compiles, each the first step's time beyond a step, then every step at its fastest.
+
+    Other programs' load only ever adds time, so the fastest step is the best estimate of a step.
+    """
+    step = min(timing["steps"])
+    return compiles * max(timing["first"] - step, 0.0) + steps * step
 
 
-def _reason(entry: dict, cached: bool) -> str:
-    other = "without" if entry["winner"] == "off" else "with it"
-    steps = "+".join(str(len(t)) for t in entry["times"].values())
-    return f"measured: {entry['ratio']:.2f}x faster {other}, {steps} steps" + (", cached" if cached else "")
+def decide(times: dict[str, dict], shapes: int, steps: int) -> dict[str, float]:
+    """Each path's predicted seconds for the run: XLA ("on") compiles once per batch shape, "off" traces once."""
+    return {name: predicted_seconds(t, shapes if name == "on" else 1, steps) for name, t in times.items()}
+
+
+def _reason(entry: dict, predicted: dict[str, float], p: Plan, cached: bool) -> str:
+    winner = min(predicted, key=predicted.get)
+    loser = "off" if winner == "on" else "on"
+    on, off = entry["times"]["on"], entry["times"]["off"]
+    compile_on, compile_off = (max(t["first"] - min(t["steps"]), 0.0) for t in (on, off))
+    timed = "+".join(str(len(t["steps"])) for t in entry["times"].values())
+    return (f"measured: {predicted[loser] / predicted[winner]:.2f}x faster {'without' if winner == 'off' else 'with it'} "
+            f"over the run's {p.steps:,} steps (a step {min(on['steps']) * 1e3:.0f} vs {min(off['steps']) * 1e3:.0f} ms; "
+            f"{p.shapes} XLA compile{'s' if p.shapes > 1 else ''} of {compile_on:.1f} s vs {compile_off:.1f} s); "
+            f"{timed} steps" + (", cached" if cached else ""))
 
 
 def settle(cfg: Config, ds, rt: Runtime, *, use_cache: bool = True, log=None) -> Runtime:
-    """The run's record with `jit_compile: auto` settled by timing, where the rules leave it open.
+    """The run's record with `jit_compile: auto` settled by timing, where the rules only guessed.
 
-    Returns `rt` unchanged unless the static rules turned XLA on by themselves
-    (`jit_source` "auto", `jit` True) and the run is at least `MIN_GFLOP` of
-    work; otherwise times both paths (or reads the cached timing) and returns
-    the record of the faster one, `jit_source` "measured".
+    Returns `rt` unchanged unless the choice is open (`is_open`: the static
+    rule decided, TensorFlow, one CPU device) and the run is at least
+    `MIN_GFLOP` of work; otherwise times both paths (or reads the cached
+    timing) and returns the record of the one whose run is predicted shorter,
+    `jit_source` "measured".
     """
-    if rt.jit_source != "auto" or rt.jit is not True or rt.backend != "tensorflow" or rows(ds.x_train) == 0:
+    if not is_open(rt) or rows(ds.x_train) == 0:
         return rt
     if training_gflop(cfg, ds.x_train, input_dim(cfg, ds.spec.vocab_size)) < MIN_GFLOP:
         return rt  # the static rule's record, as before
-    batch = min(cfg.train.batch_size, rows(ds.x_train))
-    x, y = take(ds.x_train, slice(0, batch)), ds.y_train[:batch]
+    p = plan(cfg, ds.x_train)
+    x, y = take(ds.x_train, p.batch), ds.y_train[p.batch]
+    spec = ds.spec
+    if p.width is not None:  # a bucketed run's model reads batches of any width, as fit's stream traces it
+        from rnn_recipes.pipeline import trim
+
+        x, spec = trim(x, p.width, cfg.data.padding), dataclasses.replace(spec, seq_len=None)
     shape = tuple(d for a in x for d in a.shape) if isinstance(x, tuple) else x.shape
     key = signature(cfg, shape)
     entry = _read_cache().get(key) if use_cache else None
-    cached = entry is not None
+    cached = entry is not None and FORMAT == entry.get("format")
     if not cached:
         candidates = {"on": with_jit(cfg, rt, True), "off": with_jit(cfg, rt, False)}
         if log:
             log("runtime: timing XLA on and off on a few train steps (cached for reruns)")
         start = time.perf_counter()
-        times = time_paths(cfg, ds.spec, x, y, candidates)
-        winner = decide(times)
-        best = {k: min(v) for k, v in times.items()}
-        loser = "off" if winner == "on" else "on"
-        entry = {"winner": winner, "ratio": best[loser] / best[winner], "times": times,
-                 "seconds": time.perf_counter() - start, "batch_shape": list(shape),
-                 "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        times = time_paths(cfg, spec, x, y, candidates)
+        entry = {"format": FORMAT, "times": times, "seconds": time.perf_counter() - start,
+                 "batch_shape": list(shape), "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         if use_cache:
             _write_cache(key, entry)
-    chosen = with_jit(cfg, rt, entry["winner"] == "on")
-    return dataclasses.replace(chosen, jit_source="measured", jit_reason=_reason(entry, cached),
-                               jit_measured={**entry, "cached": cached, "key": key})
+    predicted = decide(entry["times"], p.shapes, p.steps)
+    winner = min(predicted, key=predicted.get)
+    loser = "off" if winner == "on" else "on"
+    chosen = with_jit(cfg, rt, winner == "on")
+    measured = {**entry, "winner": winner, "ratio": predicted[loser] / predicted[winner], "predicted_s": predicted,
+                "steps": p.steps, "shapes": p.shapes, "cached": cached, "key": key}
+    return dataclasses.replace(chosen, jit_source="measured", jit_reason=_reason(entry, predicted, p, cached),
+                               jit_measured=measured)
