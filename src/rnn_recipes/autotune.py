@@ -55,7 +55,7 @@ from rnn_recipes.runtime import Runtime
 MIN_GFLOP = 500.0  # ~25 s of training on this 2-core CPU at the ~20 GFLOP/s an LSTM step reaches
 STEPS = 4  # timed steps per path, after one warm-up step each
 SLOW_STEP_S = 1.0  # when a warm-up step (after the compile) takes longer, time 2 steps per path instead
-FORMAT = 2  # the cache entry's layout: first step and steps per path
+FORMAT = 3  # the cache entry's layout: first step and steps per path and timed width
 GATES = {"simple_rnn": 1, "gru": 3, "lstm": 4, "peephole_lstm": 4}
 
 
@@ -172,12 +172,23 @@ def is_open(rt: Runtime) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    """What the run's training stream holds, as far as the choice goes."""
+    """What the run's training stream holds, as far as the choice goes.
 
-    steps: int  # train steps over the whole run
+    A bucketed run is timed at two widths, its most common and its widest,
+    because a step's time grows with the width at a rate of each path's own
+    (without XLA, every time step of the loop costs more); a run of one width
+    is timed at that width.
+    """
+
+    epochs: int
+    batches: int  # train steps per epoch
     shapes: int  # distinct batch shapes in an epoch: XLA compiles once for each
-    batch: np.ndarray  # indices of one batch of the epoch's most common shape
-    width: int | None  # that batch's bucket width (None: the full rows)
+    width_sum: int  # the bucket widths of an epoch's batches, summed (0 without bucketing)
+    probes: tuple[tuple[np.ndarray, int | None], ...]  # (indices, bucket width or None) of each batch timed
+
+    @property
+    def steps(self) -> int:
+        return self.epochs * self.batches
 
 
 def plan(cfg: Config, x) -> Plan:
@@ -193,65 +204,84 @@ def plan(cfg: Config, x) -> Plan:
         found = [(idx, None) for idx in pipeline.batches(order, t.batch_size)]
     shapes = Counter((len(idx), width) for idx, width in found)
     common = max(shapes, key=lambda shape: (shapes[shape], shape[0]))
-    idx, width = next((idx, width) for idx, width in found if (len(idx), width) == common)
-    return Plan(len(found) * t.epochs, len(shapes), np.sort(idx), width)
+    widest = max(shapes, key=lambda shape: (shape[0] == common[0], shape[1] or 0))  # the widest batch of full rows
+    probes = tuple((np.sort(idx), width) for shape in dict.fromkeys([common, widest])
+                   for idx, width in [next((i, w) for i, w in found if (len(i), w) == shape)])
+    return Plan(t.epochs, len(found), len(shapes), sum(w or 0 for _, w in found), probes)
 
 
-def time_paths(cfg: Config, spec, x: np.ndarray, y: np.ndarray, candidates: dict[str, Runtime],
+def time_paths(cfg: Config, spec, batches: list, candidates: dict[str, Runtime],
                steps: int = STEPS) -> dict[str, dict]:
-    """Each candidate runtime's first step (trace and compile) and train steps, in seconds, on throwaway models.
+    """Each candidate runtime's first step (trace and compile) and train steps on each batch, on throwaway models.
 
     Each candidate gets its own model built from `cfg` and compiled as its
-    record says; after every first step, the steps are timed interleaved.
-    Returns {name: {"first": seconds, "steps": [seconds, ...]}}.
+    record says; after the first steps, the steps are timed interleaved
+    (candidate by candidate, batch by batch). `batches` holds (x, y) pairs.
+    Returns {name: {"first": [seconds per batch], "steps": [[seconds, ...] per batch]}}.
     """
     import tensorflow as tf
 
     from rnn_recipes.model import build_model, compile_model
 
-    xb, yb = tf.nest.map_structure(tf.constant, x), tf.constant(y)  # x: an array, or a seq2seq tuple
+    fed = [(tf.nest.map_structure(tf.constant, x), tf.constant(y)) for x, y in batches]  # x: array or seq2seq tuple
     models, times, slow = {}, {}, False
     for name, rt in candidates.items():
         _set_determinism(rt.deterministic_ops)
         models[name] = compile_model(build_model(cfg, spec, rt), cfg, spec, rt)
-        start = time.perf_counter()
-        models[name].train_on_batch(xb, yb)  # trace + compile
-        times[name] = {"first": time.perf_counter() - start, "steps": []}
-        start = time.perf_counter()
-        models[name].train_on_batch(xb, yb)  # warm-up, not counted
-        slow = slow or time.perf_counter() - start > SLOW_STEP_S
+        times[name] = {"first": [], "steps": [[] for _ in fed]}
+        for xb, yb in fed:
+            start = time.perf_counter()
+            models[name].train_on_batch(xb, yb)  # trace + compile
+            times[name]["first"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            models[name].train_on_batch(xb, yb)  # warm-up, not counted
+            slow = slow or time.perf_counter() - start > SLOW_STEP_S
     steps = min(steps, 2) if slow else steps
     for _ in range(steps):
         for name, rt in candidates.items():
             _set_determinism(rt.deterministic_ops)
-            start = time.perf_counter()
-            models[name].train_on_batch(xb, yb)
-            times[name]["steps"].append(time.perf_counter() - start)
+            for k, (xb, yb) in enumerate(fed):
+                start = time.perf_counter()
+                models[name].train_on_batch(xb, yb)
+                times[name]["steps"][k].append(time.perf_counter() - start)
     return times
 
 
-def predicted_seconds(timing: dict, compiles: int, steps: int) -> float:
-    """A path's run: its compiles, each the first step's time beyond a step, then every step at its fastest.
+def predicted_seconds(timing: dict, compiles: int, p: Plan, widths: list[int]) -> float:
+    """A path's run: its compiles, then every step at the path's fastest time for the step's width.
 
-    Other programs' load only ever adds time, so the fastest step is the best estimate of a step.
+    A compile is a first step's time beyond a step. With two widths timed, a
+    step's time is a line through the two fastest steps, summed over the
+    epoch's widths; with one, every step takes the fastest step's time. Other
+    programs' load only ever adds time, so the fastest step is the best
+    estimate of a step.
     """
-    step = min(timing["steps"])
-    return compiles * max(timing["first"] - step, 0.0) + steps * step
+    fastest = [min(s) for s in timing["steps"]]
+    compile_s = float(np.mean([max(f - s, 0.0) for f, s in zip(timing["first"], fastest)]))
+    if len(fastest) == 1 or widths[0] == widths[-1]:
+        epoch = p.batches * fastest[0]
+    else:
+        slope = (fastest[-1] - fastest[0]) / (widths[-1] - widths[0])
+        epoch = p.batches * (fastest[0] - slope * widths[0]) + slope * p.width_sum
+    return compiles * compile_s + p.epochs * max(epoch, 0.0)
 
 
-def decide(times: dict[str, dict], shapes: int, steps: int) -> dict[str, float]:
+def decide(times: dict[str, dict], p: Plan, widths: list[int]) -> dict[str, float]:
     """Each path's predicted seconds for the run: XLA ("on") compiles once per batch shape, "off" traces once."""
-    return {name: predicted_seconds(t, shapes if name == "on" else 1, steps) for name, t in times.items()}
+    return {name: predicted_seconds(t, p.shapes if name == "on" else 1, p, widths) for name, t in times.items()}
 
 
 def _reason(entry: dict, predicted: dict[str, float], p: Plan, cached: bool) -> str:
     winner = min(predicted, key=predicted.get)
     loser = "off" if winner == "on" else "on"
     on, off = entry["times"]["on"], entry["times"]["off"]
-    compile_on, compile_off = (max(t["first"] - min(t["steps"]), 0.0) for t in (on, off))
-    timed = "+".join(str(len(t["steps"])) for t in entry["times"].values())
+    compile_on, compile_off = (np.mean([f - min(s) for f, s in zip(t["first"], t["steps"])]) for t in (on, off))
+    widths = entry["widths"]
+    steps = ", ".join(f"{min(a) * 1e3:.0f} vs {min(b) * 1e3:.0f} ms" + (f" at width {w}" if len(widths) > 1 else "")
+                      for a, b, w in zip(on["steps"], off["steps"], widths))
+    timed = "+".join(str(sum(map(len, t["steps"]))) for t in entry["times"].values())
     return (f"measured: {predicted[loser] / predicted[winner]:.2f}x faster {'without' if winner == 'off' else 'with it'} "
-            f"over the run's {p.steps:,} steps (a step {min(on['steps']) * 1e3:.0f} vs {min(off['steps']) * 1e3:.0f} ms; "
+            f"over the run's {p.steps:,} steps (a step {steps}; "
             f"{p.shapes} XLA compile{'s' if p.shapes > 1 else ''} of {compile_on:.1f} s vs {compile_off:.1f} s); "
             f"{timed} steps" + (", cached" if cached else ""))
 
@@ -270,14 +300,17 @@ def settle(cfg: Config, ds, rt: Runtime, *, use_cache: bool = True, log=None) ->
     if training_gflop(cfg, ds.x_train, input_dim(cfg, ds.spec.vocab_size)) < MIN_GFLOP:
         return rt  # the static rule's record, as before
     p = plan(cfg, ds.x_train)
-    x, y = take(ds.x_train, p.batch), ds.y_train[p.batch]
-    spec = ds.spec
-    if p.width is not None:  # a bucketed run's model reads batches of any width, as fit's stream traces it
-        from rnn_recipes.pipeline import trim
+    spec, batches, widths = ds.spec, [], []
+    for idx, width in p.probes:
+        x = take(ds.x_train, idx)
+        if width is not None:  # a bucketed run's model reads batches of any width, as fit's stream traces it
+            from rnn_recipes.pipeline import trim
 
-        x, spec = trim(x, p.width, cfg.data.padding), dataclasses.replace(spec, seq_len=None)
-    shape = tuple(d for a in x for d in a.shape) if isinstance(x, tuple) else x.shape
-    key = signature(cfg, shape)
+            x, spec = trim(x, width, cfg.data.padding), dataclasses.replace(spec, seq_len=None)
+        batches.append((x, ds.y_train[idx]))
+        widths.append(width or 0)
+    shapes = [tuple(d for a in x for d in a.shape) if isinstance(x, tuple) else x.shape for x, _ in batches]
+    key = signature(cfg, shapes[0] if len(shapes) == 1 else tuple(shapes))
     entry = _read_cache().get(key) if use_cache else None
     cached = entry is not None and FORMAT == entry.get("format")
     if not cached:
@@ -285,12 +318,13 @@ def settle(cfg: Config, ds, rt: Runtime, *, use_cache: bool = True, log=None) ->
         if log:
             log("runtime: timing XLA on and off on a few train steps (cached for reruns)")
         start = time.perf_counter()
-        times = time_paths(cfg, spec, x, y, candidates)
-        entry = {"format": FORMAT, "times": times, "seconds": time.perf_counter() - start,
-                 "batch_shape": list(shape), "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        times = time_paths(cfg, spec, batches, candidates)
+        entry = {"format": FORMAT, "times": times, "widths": widths, "seconds": time.perf_counter() - start,
+                 "batch_shapes": [list(s) for s in shapes],
+                 "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         if use_cache:
             _write_cache(key, entry)
-    predicted = decide(entry["times"], p.shapes, p.steps)
+    predicted = decide(entry["times"], p, entry["widths"])
     winner = min(predicted, key=predicted.get)
     loser = "off" if winner == "on" else "on"
     chosen = with_jit(cfg, rt, winner == "on")
