@@ -115,7 +115,7 @@ QUICK = [Case("lstm", 256, 100, 64, "seq"),  # the issue's char LM
          Case("lstm", 64, 500, 32, "masked")]
 # a slice through every axis, one run of ~40 min on 2 quiet cores: each cell at a small classifier, a char LM,
 # a wide classifier and masked reviews
-CORE = [Case(cell, u, t, b, o) for cell in ["simple_rnn", "lstm", "gru", "bilstm"]
+CORE = [Case(cell, u, t, b, "one" if cell == "bilstm" and o == "seq" else o) for cell in ["simple_rnn", "lstm", "gru", "bilstm"]
         for u, t, b, o in [(64, 100, 32, "one"), (256, 100, 128, "seq"), (512, 100, 128, "one"), (64, 500, 32, "masked")]]
 CASES = {c.name: c for c in FULL + QUICK}
 
@@ -134,6 +134,8 @@ def make_data(case: Case) -> dict[str, np.ndarray]:
 
 def candidate_ok(case: Case, path: str) -> str | None:
     """Why `path` does not apply to `case`, or None."""
+    if case.bidirectional and case.output == "seq":
+        return "n/a: a bidirectional next-token model sees the tokens it predicts (rnn train refuses it)"
     if path in ("hoisted", "fused") and (case.base_cell != "lstm" or case.bidirectional or case.output == "masked"):
         return "n/a: written for an unmasked one-direction LSTM"
     if path == "torch" and not installed("torch"):
@@ -255,7 +257,33 @@ def recipes_epoch(case: Case, data: dict, jit, layer=None, settle=False):
     net = model_mod.compile_model(model_mod.build_model(cfg, spec, rt), cfg, spec, rt)
     ds = epochs_dataset(data["x_pre"], data["y"], cfg)  # epoch 0's batches, as `rnn train` feeds them; each call times that epoch
     steps = steps_per_epoch(data["x_pre"], cfg)
-    return (lambda: net.fit(ds, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0)), info
+    return timed_fit(net, ds, steps_per_epoch=steps, shuffle=False), info
+
+
+def timed_fit(model, *args, **kwargs):
+    """One epoch of `model.fit(*args, **kwargs)`, timed from the epoch's start to its end by a callback.
+
+    Not the wall time around `fit`: each call opens a data iterator and, on
+    leaving, waits for its prefetch thread, which here ends `fit` on the next
+    step of a doubling schedule (1.28 s, 2.56 s, 5.12 s, ...: up to twice an
+    epoch's work, in no relation to the path). `rnn train` calls `fit` once
+    for all its epochs, so its epochs never pay that.
+    """
+    import keras
+
+    class Clock(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds = time.perf_counter() - self.start
+
+    def epoch() -> float:
+        clock = Clock()
+        model.fit(*args, epochs=1, verbose=0, callbacks=[clock], **kwargs)
+        return clock.seconds
+
+    return epoch
 
 
 def seed_epoch(case: Case, data: dict):
@@ -270,7 +298,7 @@ def seed_epoch(case: Case, data: dict):
     model = keras.Sequential([keras.Input((case.steps,)), keras.layers.Embedding(case.vocab, case.embed), rnn, head])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy" if seq else "binary_crossentropy",
                   metrics=["accuracy"])
-    return (lambda: model.fit(data["x_post"], data["y"], batch_size=case.batch, epochs=1, verbose=0)), {}
+    return timed_fit(model, data["x_post"], data["y"], batch_size=case.batch), {}
 
 
 def torch_epoch(case: Case, data: dict):
@@ -297,35 +325,40 @@ PATHS = {
 THREADS = {"threads_2x1": (2, 1), "threads_1x2": (1, 2)}
 
 
+def base_path(path: str) -> str:
+    """`default#2` is a replica of `default`: the same path in one more process (`--replicas`)."""
+    return path.split("#")[0]
+
+
 def _worker(conn, path: str, case: dict, cache: str) -> None:
     os.environ["KERAS_BACKEND"] = "tensorflow"
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     os.environ["RNN_RECIPES_CACHE"] = cache  # the default and its variants time afresh, then share the decision
-    if path == "onednn_off":
+    if base_path(path) == "onednn_off":
         os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
     try:
         c = Case(**case)
-        if path in THREADS:
+        if base_path(path) in THREADS:
             import tensorflow as tf
 
-            tf.config.threading.set_intra_op_parallelism_threads(THREADS[path][0])
-            tf.config.threading.set_inter_op_parallelism_threads(THREADS[path][1])
+            tf.config.threading.set_intra_op_parallelism_threads(THREADS[base_path(path)][0])
+            tf.config.threading.set_inter_op_parallelism_threads(THREADS[base_path(path)][1])
         import tensorflow  # noqa: F401  (imported by every worker at once; built one at a time)
 
         if path == "torch":
             import torch  # noqa: F401
         conn.send(("imported", None))
         conn.recv()
-        epoch, info = PATHS[path](c, make_data(c))
+        epoch, info = PATHS[base_path(path)](c, make_data(c))
         conn.send(("built", info))
         conn.recv()
         start = time.perf_counter()
         epoch()
-        conn.send(("ready", time.perf_counter() - start))
+        conn.send(("ready", time.perf_counter() - start))  # the first epoch's wall time, compiles included
         while conn.recv() == "epoch":
             start = time.perf_counter()
-            epoch()
-            conn.send(("epoch", time.perf_counter() - start))
+            seconds = epoch()  # Keras paths time themselves (timed_fit); the PyTorch loop is timed here
+            conn.send(("epoch", seconds if seconds is not None else time.perf_counter() - start))
     except Exception as exc:  # noqa: BLE001  (reported as this path's result)
         conn.send(("error", f"{type(exc).__name__}: {str(exc)[:200]}"))
 
@@ -381,7 +414,28 @@ def run_case(case: Case, paths: list[str], repeats: int) -> dict:
         if r.get("epochs"):
             r["epoch_s"] = min(r["epochs"])
             r["samples_per_s"] = case.samples / r["epoch_s"]
-    return {"case": case.name, "samples": case.samples, "paths": results, "acceptance": acceptance(results)}
+    return {"case": case.name, "samples": case.samples, "paths": pooled(results), "replicas": results,
+            "spread": spread(results), "acceptance": acceptance(pooled(results))}
+
+
+def pooled(results: dict) -> dict:
+    """One entry per path: its replicas' epochs pooled (the best epoch of every process that ran it)."""
+    out: dict[str, dict] = {}
+    for path, r in results.items():
+        base = base_path(path)
+        if base not in out or r.get("samples_per_s", 0) > out[base].get("samples_per_s", 0):
+            out[base] = {**r, **({"choice": out[base]["choice"]} if "choice" in out.get(base, {}) else {})}
+    return out
+
+
+def spread(results: dict) -> float | None:
+    """The widest gap between two processes of one path (fastest over slowest): this run's process-to-process noise."""
+    rates: dict[str, list[float]] = {}
+    for path, r in results.items():
+        if "samples_per_s" in r:
+            rates.setdefault(base_path(path), []).append(r["samples_per_s"])
+    gaps = [max(v) / min(v) for v in rates.values() if len(v) > 1]
+    return max(gaps) if gaps else None
 
 
 def acceptance(results: dict) -> dict:
@@ -406,8 +460,9 @@ def acceptance(results: dict) -> dict:
 
 
 def table(results: list[dict], paths: list[str]) -> list[str]:
-    head = "| case | samples | default chose | " + " | ".join(paths) + " | default vs best Keras | vs seed | accepted |"
-    rows = [head, "|" + "---|" * (len(paths) + 6)]
+    head = ("| case | samples | default chose | " + " | ".join(paths)
+            + " | default vs best Keras | vs seed | accepted | process spread |")
+    rows = [head, "|" + "---|" * (len(paths) + 7)]
     for res in results:
         r = res["paths"]
         base = r.get("default", {}).get("samples_per_s")
@@ -427,7 +482,8 @@ def table(results: list[dict], paths: list[str]) -> list[str]:
         vs = acc.get("seed_over_default")
         rows.append(f"| {res['case']} | {res['samples']} | {chose} | " + " | ".join(cells)
                     + f" | {'' if vb is None else f'{1 / vb:.2f}x'} | {'' if vs is None else f'{1 / vs:.2f}x'} | "
-                    + ("yes" if acc["ok"] else "**no**") + " |")
+                    + ("yes" if acc["ok"] else "**no**") + " | "
+                    + ("" if res.get("spread") is None else f"{res['spread']:.2f}x") + " |")
     return rows
 
 
@@ -438,6 +494,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cases", help="comma-separated case names (see --list)")
     parser.add_argument("--paths", default=",".join(PATHS), help="comma-separated paths")
     parser.add_argument("--repeats", type=int, default=3, help="timed epochs per path (best is kept)")
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="processes per Keras path (seed, default, xla_on, xla_off); their best epoch is kept")
     parser.add_argument("--list", action="store_true", help="print the case names and exit")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args(argv)
@@ -447,12 +505,13 @@ def main(argv: list[str] | None = None) -> None:
     cases = [CASES[n] for n in args.cases.split(",")] if args.cases else (
         QUICK if args.quick else CORE if args.core else FULL)
     paths = args.paths.split(",")
+    runs = paths + [f"{p}#{k}" for k in range(2, args.replicas + 1) for p in paths if p in ["default", *KERAS_PATHS]]
     print(f"machine: {json.dumps(machine())}")
     print(f"command: python -m benchmarks.matrix {' '.join(argv if argv is not None else sys.argv[1:])}")
     print(f"load average at start: {open('/proc/loadavg').read().split()[:3]}", flush=True)
     results = []
     for case in cases:
-        res = run_case(case, paths, args.repeats)
+        res = run_case(case, runs, args.repeats)
         res["loadavg"] = open("/proc/loadavg").read().split()[:3]
         results.append(res)
         print(f"# {case.name}: load {res['loadavg']}, default: {res['paths'].get('default', {}).get('reason', '?')}",

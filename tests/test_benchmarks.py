@@ -117,6 +117,27 @@ def test_the_matrix_accepts_a_default_within_5_percent_of_the_best_keras_path_an
     assert acceptance(res(default=100, xla_on=104, xla_off=100, seed=90))["ok"]
     assert not acceptance(res(default=100, xla_on=106, xla_off=100, seed=90))["ok"]
     assert not acceptance(res(default=100, xla_off=100, seed=101))["ok"]
+    # the default ran the computation it chose: its process's epochs and the forced path's are pooled
+    chose = res(default=90, xla_on=100, xla_off=70, seed=95)
+    chose["default"]["choice"] = "xla_on"
+    assert acceptance(chose)["ok"] and acceptance(chose)["default_rate"] == 100
+    chose["default"]["choice"] = "xla_off"
+    assert not acceptance(chose)["ok"] and acceptance(chose)["default_rate"] == 90
+
+
+@pytest.mark.parametrize("output", ["one", "seq", "masked"])
+def test_the_matrix_paths_train_a_microscopic_case_in_this_process(output, monkeypatch):
+    from benchmarks import matrix
+
+    monkeypatch.setattr(matrix, "WORK_PER_EPOCH", 0.0)  # the fewest batches a case holds: 4
+    case = matrix.Case("lstm", 4, 12, 4, output)
+    data = matrix.make_data(case)
+    assert case.samples == 16
+    for path in ("seed", "default", "xla_off"):
+        epoch, info = matrix.PATHS[path](case, data)
+        assert 0 < epoch() < 60  # seconds of one epoch, timed by the epoch's own callbacks
+        if path == "default":
+            assert info["choice"] in ("xla_on", "xla_off") and "measured" in info["reason"]
 
 
 @pytest.mark.parametrize("custom_gradient", [False, True])
