@@ -10,8 +10,9 @@ apart on others, either way (docs/benchmarks.md), so `settle` times them:
 - Rule for when to time: the run's estimated training work (recurrent and
   input matmuls, forward and backward, over every epoch) is at least
   `MIN_GFLOP`. Timing costs an XLA compile plus a compile without it (2 to 8 s
-  here); below the threshold a whole run takes seconds and the static rule
-  stands (the tiny CI configs never pay for a measurement).
+  here); below the threshold a whole run takes seconds, XLA's compiles are
+  most of it, and XLA stays off untimed (the tiny configs trained 1.5x to 5x
+  faster without it).
 - What is timed: on throwaway models built from the same config, each path's
   first step (trace and compile) and then `STEPS` train steps per path,
   interleaved (on, off, on, off, ...), on one real training batch; a bucketed
@@ -290,15 +291,22 @@ def settle(cfg: Config, ds, rt: Runtime, *, use_cache: bool = True, log=None) ->
     """The run's record with `jit_compile: auto` settled by timing, where the rules only guessed.
 
     Returns `rt` unchanged unless the choice is open (`is_open`: the static
-    rule decided, TensorFlow, one CPU device) and the run is at least
-    `MIN_GFLOP` of work; otherwise times both paths (or reads the cached
-    timing) and returns the record of the one whose run is predicted shorter,
-    `jit_source` "measured".
+    rule decided, TensorFlow, one CPU device). A run under `MIN_GFLOP` of
+    work is not timed: it takes XLA off, since the compiles it would pay
+    (training, validation and prediction, each per batch shape) cost more
+    than a few seconds of faster steps save (docs/benchmarks.md: the tiny
+    configs trained 1.5x to 5x faster without). Otherwise times both paths
+    (or reads the cached timing) and returns the record of the one whose run
+    is predicted shorter, `jit_source` "measured".
     """
     if not is_open(rt) or rows(ds.x_train) == 0:
         return rt
-    if training_gflop(cfg, ds.x_train, input_dim(cfg, ds.spec.vocab_size)) < MIN_GFLOP:
-        return rt  # the static rule's record, as before
+    gflop = training_gflop(cfg, ds.x_train, input_dim(cfg, ds.spec.vocab_size))
+    if gflop < MIN_GFLOP:
+        if rt.jit is not True:
+            return rt
+        reason = f"auto: a short run ({gflop:.3g} GFLOP of training): XLA's compiles would cost more than they save"
+        return dataclasses.replace(with_jit(cfg, rt, False), jit_reason=reason)
     p = plan(cfg, ds.x_train)
     spec, batches, widths = ds.spec, [], []
     for idx, width in p.probes:
