@@ -243,11 +243,14 @@ def recipes_epoch(case: Case, data: dict, jit, layer=None, settle=False):
     rt = for_this_machine(cfg)
     info = {}
     if settle:  # as `rnn train` settles auto for a run of RUN_EPOCHS of the case's epochs
-        autotune.MIN_GFLOP = 0.0
         ds = SimpleNamespace(x_train=data["x_pre"], y_train=data["y"], spec=spec)
         start = time.perf_counter()
         run = cfg.model_copy(update={"train": cfg.train.model_copy(update={"epochs": RUN_EPOCHS})})
-        rt = autotune.settle(run, ds, rt)
+        floor, autotune.MIN_GFLOP = autotune.MIN_GFLOP, 0.0  # timed whatever the case's size
+        try:
+            rt = autotune.settle(run, ds, rt)
+        finally:
+            autotune.MIN_GFLOP = floor
         info = {"choice": "xla_on" if rt.jit is True else "xla_off", "reason": rt.jit_reason,
                 "tuning_s": time.perf_counter() - start}
     if layer is not None:

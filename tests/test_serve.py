@@ -95,7 +95,12 @@ def test_predict_answers_what_rnn_predict_answers(clients, tiny_runs, run, body)
     assert response.status_code == 200, response.text
     extra = {k: body[k] for k in ("top_k", "detail") if k in body}
     inputs = {"values": body["values"]} if "values" in body else {"texts": body["texts"]}
-    assert response.json()["predictions"] == list(predict_run(tiny_runs[run], **inputs, **extra))
+    want, got = list(predict_run(tiny_runs[run], **inputs, **extra)), response.json()["predictions"]
+    if "values" in body:  # a forecast is one float: the server's request thread may round its last bit otherwise
+        assert [set(p) for p in got] == [set(p) for p in want] == [{"value"}] * len(want)
+        assert [p["value"] for p in got] == pytest.approx([p["value"] for p in want], rel=1e-6)
+    else:
+        assert got == want
 
 
 @pytest.mark.slow
