@@ -49,7 +49,9 @@ def test_on_one_cpu_with_one_batch_shape_xla_is_on_and_the_line_says_why():
 )
 def test_xla_stays_off_where_it_measured_slower_and_says_why(cfg, machine, reason):
     rt = resolve(cfg, machine)
-    assert rt.jit is False and rt.jit_reason == reason and rt.deterministic_ops
+    assert rt.jit is False and rt.jit_reason == reason
+    # op determinism where it changes results: a GPU, several devices; one CPU repeats bit for bit without it
+    assert rt.deterministic_ops is (machine.gpu or cfg.train.distribute != "none")
 
 
 def test_a_bidirectional_model_keeps_xla_off():

@@ -147,11 +147,11 @@ def _write_cache(key: str, entry: dict) -> None:
 
 def with_jit(cfg: Config, rt: Runtime, jit: bool) -> Runtime:
     """`rt` with XLA on or off, and the cuDNN argument and op determinism that go with it."""
-    from rnn_recipes.runtime import Machine, decide_cudnn
+    from rnn_recipes.runtime import Machine, decide_cudnn, needs_op_determinism
 
     cudnn, cudnn_reason, use_cudnn = decide_cudnn(cfg, Machine(rt.backend, rt.gpu), jit)
     return dataclasses.replace(rt, jit=jit, cudnn=cudnn, cudnn_reason=cudnn_reason, use_cudnn=use_cudnn,
-                               deterministic_ops=not jit)
+                               deterministic_ops=needs_op_determinism(jit, rt.gpu, rt.distribute))
 
 
 def _set_determinism(on: bool) -> None:

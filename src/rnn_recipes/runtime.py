@@ -69,7 +69,7 @@ class Runtime:
         cudnn_reason: why.
         use_cudnn: the `use_cudnn` argument of each LSTM/GRU layer: "auto" (Keras picks) or False.
         precision: the Keras dtype policy the layers are built under.
-        deterministic_ops: whether TensorFlow's op determinism is on (XLA refuses it).
+        deterministic_ops: whether TensorFlow's op determinism is on (`needs_op_determinism`; XLA refuses it).
         distribute: `train.distribute`: none, mirrored or multi_worker.
         devices: `train.devices`, when the config names them.
         jit_measured: when `jit_source` is "measured": the per-step seconds of each path, the
@@ -249,11 +249,23 @@ def resolve(cfg: Config, machine: Machine) -> Runtime:
         cudnn_reason=cudnn_reason,
         use_cudnn=use_cudnn,
         precision=t.precision,
-        # Keras refuses XLA while TensorFlow's op determinism is on
-        deterministic_ops=jit is not True,
+        deterministic_ops=needs_op_determinism(jit, machine.gpu, t.distribute),
         distribute=t.distribute,
         devices=tuple(t.devices) if t.devices else None,
     )
+
+
+def needs_op_determinism(jit: bool | str, gpu: bool, distribute: str) -> bool:
+    """Whether TensorFlow's op determinism is turned on: without XLA, on a GPU or across devices.
+
+    Keras refuses XLA while it is on. On one CPU device TensorFlow's kernels
+    already repeat bit for bit (the XLA path has always run without it, and
+    tests/test_cli.py trains a config twice to the same metrics either way),
+    while turning it on cost 1.03x to 1.11x of a step (docs/benchmarks.md). On
+    a GPU, atomics and cuDNN's algorithm choice vary between runs unless it is on;
+    under tf.distribute, so may the order of the replicas' sums.
+    """
+    return jit is not True and (gpu or distribute != "none")
 
 
 def for_this_machine(cfg: Config) -> Runtime:
