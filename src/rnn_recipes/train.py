@@ -38,8 +38,9 @@ from rnn_recipes import progress, tensorboard_log  # noqa: E402
 def seed_everything(seed: int, deterministic_ops: bool = True) -> None:
     """Same config + seed -> same weights, batches and metrics.
 
-    Keras refuses XLA while TensorFlow's op determinism is on, so a jit-compiled
-    run passes `deterministic_ops=False` and is reproducible only as far as XLA is.
+    TensorFlow's op determinism is turned on only where results would vary
+    without it (`runtime.needs_op_determinism`: a GPU, several devices); Keras
+    refuses XLA while it is on. On one CPU, runs repeat bit for bit either way.
     """
     keras.utils.set_random_seed(seed)
     if keras.backend.backend() == "tensorflow":
