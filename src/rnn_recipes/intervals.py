@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from rnn_recipes.config import Config
-from rnn_recipes.pipeline import plan_stream
+from rnn_recipes.pipeline import epoch_batches, signature
 
 
 def interval_count(cfg: Config, steps_per_pass: int) -> int:
@@ -37,10 +37,6 @@ def positions(first_step: int, steps_per_pass: int):
 def interval_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, steps_per_pass: int, first_step: int = 0):
     """An endless prefetching `tf.data.Dataset` of training batches from global step `first_step` on.
 
-    Pass p's batches are `epoch_batches(x, y, cfg, p)`, gathered inside
-    tf.data from pass p's plan (`pipeline.plan_stream`), in the order
-    `positions` names.
-
     Args:
         x, y: the training arrays.
         cfg: the run config (seed, batch size, shuffle, bucketing).
@@ -49,5 +45,13 @@ def interval_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, steps_per_pass: 
     """
     import tensorflow as tf
 
-    first_pass, first_batch = divmod(first_step, steps_per_pass)
-    return plan_stream(x, y, cfg, first_pass, None, first_batch).prefetch(tf.data.AUTOTUNE)
+    def generate():
+        current, batches = None, None
+        for p, i in positions(first_step, steps_per_pass):
+            if p != current:  # the next pass: its seeded order, from its first batch needed
+                current, batches = p, epoch_batches(x, y, cfg, p)
+                for _ in range(i):
+                    next(batches)
+            yield next(batches)
+
+    return tf.data.Dataset.from_generator(generate, output_signature=signature(x, y, cfg)).prefetch(tf.data.AUTOTUNE)

@@ -131,78 +131,16 @@ def steps_per_epoch(x: np.ndarray, cfg: Config, keep: int | None = None) -> int:
     return sum(1 for _ in _plan_sizes(x, cfg, keep))
 
 
-def epoch_plan(x: np.ndarray | tuple, cfg: Config, epoch: int,
-               keep: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`epoch_batches`' batches as index arrays: (rows in training order, batch bounds, batch widths).
-
-    Batch i is rows `order[bounds[i]:bounds[i + 1]]`, cut to `widths[i]`
-    columns as `trim` does when the run is bucketed. The tf.data stream gathers its batches from this plan,
-    so Python runs once per epoch, not once per batch.
-    """
-    t = cfg.train
-    if use_bucketing(cfg):
-        plan = bucket_batches(token_lengths(x), t.batch_size, bucket_widths(x.shape[1]), cfg.seed, epoch, t.shuffle)
-        order = np.concatenate([idx for idx, _ in plan]) if plan else np.zeros(0, np.int64)
-        sizes = np.array([len(idx) for idx, _ in plan], np.int64)
-        widths = np.array([width for _, width in plan], np.int64)
-    else:
-        order = epoch_order(rows(x), cfg.seed, epoch, t.shuffle)[:keep]
-        sizes = np.array([len(idx) for idx in batches(order, t.batch_size)], np.int64)
-        widths = np.zeros(len(sizes), np.int64)  # unused: an unbucketed batch keeps every column
-    return order.astype(np.int64), np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64), widths
-
-
-def plan_stream(x: np.ndarray | tuple, y: np.ndarray, cfg: Config, first_epoch: int, last_epoch: int | None,
-                first_batch: int = 0, keep: int | None = None):
-    """The batches of epochs `first_epoch` to `last_epoch - 1` (None: on without end), gathered inside tf.data.
-
-    Per epoch one `tf.numpy_function` draws `epoch_plan`; each batch is then a
-    `tf.gather` of its rows from `x` and `y` held as tensors (bucketed: and a
-    slice to its width), as Keras' own array adapter gathers its batches, so
-    no Python runs per batch. `first_batch` skips that many batches of the
-    first epoch only (a stream resumed mid-pass).
-    """
-    import tensorflow as tf
-
-    bucketed = use_bucketing(cfg)
-    pre = bucketed and cfg.data.padding == "pre"  # only padded token ids are bucketed
-    with tf.device("/cpu:0"):  # tf.data runs on the host: keep the arrays there whatever the default device
-        arrays = tf.data.Dataset.from_tensors(tf.nest.map_structure(tf.convert_to_tensor, (x, y))).repeat()
-
-    def plan(epoch):  # `epoch` arrives as a NumPy int64
-        return epoch_plan(x, cfg, int(epoch), keep)
-
-    def spans_of(epoch):
-        order, bounds, widths = tf.numpy_function(plan, [epoch], (tf.int64, tf.int64, tf.int64))
-        order.set_shape([None])
-        bounds.set_shape([None])
-        widths.set_shape([None])
-        skip = tf.where(tf.equal(epoch, first_epoch), tf.constant(first_batch, tf.int64), tf.constant(0, tf.int64))
-        spans = tf.data.Dataset.from_tensor_slices((bounds[:-1], bounds[1:], widths)).skip(skip)
-        return spans.map(lambda start, stop, width: (order[start:stop], width))
-
-    def gather(span, data):
-        (idx, width), (ax, ay) = span, data
-        bx = tf.nest.map_structure(lambda a: tf.gather(a, idx), ax)
-        if bucketed:  # bucketing is for one array of padded ids: keep the columns `trim` keeps
-            bx = bx[:, tf.shape(bx, out_type=tf.int64)[1] - width :] if pre else bx[:, :width]
-        return bx, tf.gather(ay, idx)
-
-    epochs = tf.data.Dataset.counter(first_epoch) if last_epoch is None else tf.data.Dataset.range(first_epoch, last_epoch)
-    spans = epochs.flat_map(spans_of)
-    return tf.data.Dataset.zip(spans, arrays).map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-
-
 def epochs_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, first_epoch: int = 0, last_epoch: int | None = None,
                    keep: int | None = None):
     """A prefetching `tf.data.Dataset` of the batches of epochs `first_epoch` to `last_epoch - 1`, in order.
 
     The epoch is an explicit value: a dataset over the epoch indices, each
-    mapped to that epoch's batches (`epoch_plan`, the same batches as
-    `epoch_batches`). So epoch `e`'s batches depend only on (seed, e),
-    however often the dataset is opened or iterated; a fresh pass starts
-    again at `first_epoch`. Feed it to `model.fit` with `steps_per_epoch`, so
-    Keras reads one epoch's batches per epoch from a single iterator.
+    mapped to that epoch's `epoch_batches`. So epoch `e`'s batches depend
+    only on (seed, e), however often the dataset is opened or iterated; a
+    fresh pass starts again at `first_epoch`. Feed it to `model.fit` with
+    `steps_per_epoch`, so Keras reads one epoch's batches per epoch from a
+    single iterator.
 
     Args:
         x, y: the training arrays.
@@ -218,8 +156,16 @@ def epochs_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, first_epoch: int =
     import tensorflow as tf
 
     last_epoch = cfg.train.epochs if last_epoch is None else last_epoch
+    element = signature(x, y, cfg)
+
+    def one_epoch(epoch):  # `epoch` arrives as a NumPy int64
+        yield from epoch_batches(x, y, cfg, int(epoch), keep)
+
+    def batches_of(epoch):
+        return tf.data.Dataset.from_generator(one_epoch, args=(epoch,), output_signature=element)
+
     n_batches = steps_per_epoch(x, cfg, keep) * max(last_epoch - first_epoch, 0)
-    ds = plan_stream(x, y, cfg, first_epoch, max(last_epoch, first_epoch), keep=keep)
+    ds = tf.data.Dataset.range(first_epoch, last_epoch).flat_map(batches_of)
     return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(tf.data.AUTOTUNE)
 
 
