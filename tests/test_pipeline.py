@@ -213,7 +213,7 @@ def numpy_batch(bx, by):
 
 
 @pytest.mark.parametrize("case", ["plain", "bucketed-pre", "bucketed-post", "tuple-x", "keep"])
-def test_the_stream_gathers_exactly_the_numpy_batches_epoch_after_epoch(case):
+def test_the_stream_gives_exactly_the_numpy_batches_epoch_after_epoch(case):
     from rnn_recipes.intervals import interval_dataset
     from rnn_recipes.pipeline import signature
 
