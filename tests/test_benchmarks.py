@@ -171,3 +171,31 @@ def test_the_suite_benchmark_times_the_parallel_flags_make_test_passes():
     recipe = next(line for line in (ROOT / "Makefile").read_text().splitlines() if line.startswith("\t") and "--durations" in line)
     assert "$(PARALLEL)" in recipe  # `make test` passes exactly these flags
     assert pytest_command(["tests/test_x.py"], flags)[1:] == ["-m", "pytest", "-q", "-p", "no:cacheprovider", *flags, "tests/test_x.py"]
+
+
+@pytest.mark.slow
+def test_the_stream_benchmark_times_its_paths_on_a_microscopic_case_in_this_process(capsys):
+    from benchmarks import stream
+
+    stream.main(["--cases", "lstm-4-12-b4-one", "--repeats", "1", "--samples", "16"])
+    out = capsys.readouterr().out
+    rows = [line.split("|")[2:-1] for line in out.splitlines() if line.startswith("| lstm-4-12-b4-one |")]
+    assert len(rows) == 1 and len(rows[0]) == 8
+    assert all(0 < float(s) < 60 for s in rows[0][:4])  # seconds of one epoch: generator, gathered, static, arrays
+    assert all(r.strip().endswith("x") for r in rows[0][4:])
+    assert "load average at start" in out and "load average at end" in out
+
+
+@pytest.mark.parametrize("output", ["one", "masked"])
+def test_the_gathered_stream_candidate_gives_the_pipelines_batches_and_not_another_epochs(output):
+    from benchmarks.matrix import Case, _config, make_data
+    from benchmarks.stream import gathered_epochs_dataset, same_batches
+    from rnn_recipes.pipeline import epochs_dataset, use_bucketing
+
+    case = Case("lstm", 4, 20, 4, output)
+    data = make_data(case)
+    cfg, _ = _config(case, False)
+    assert use_bucketing(cfg) == (output == "masked")
+    x, y = data["x_pre"][:22], data["y"][:22]  # a partial last batch (of each bucket, when bucketed)
+    assert same_batches(epochs_dataset(x, y, cfg), gathered_epochs_dataset(x, y, cfg))
+    assert not same_batches(epochs_dataset(x, y, cfg, 1, 2), gathered_epochs_dataset(x, y, cfg))

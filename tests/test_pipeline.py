@@ -196,3 +196,43 @@ def test_a_config_naming_batch_size_32_trains_with_32(monkeypatch, tmp_path):
     train_module.train(cfg, tmp_path / "run", verbose=0)
     # 110 windows per epoch, in batches of exactly 32; each batch read once (Keras reads the 2-epoch stream on)
     assert seen == [32, 32, 32, 14] * 2
+
+
+def assert_same_batches(got, want):
+    assert len(got) == len(want)
+    for (gx, gy), (wx, wy) in zip(got, want):
+        for g, w in zip(gx if isinstance(wx, tuple) else (gx,), wx if isinstance(wx, tuple) else (wx,)):
+            assert g.dtype == w.dtype
+            np.testing.assert_array_equal(g, w)
+        assert gy.dtype == wy.dtype
+        np.testing.assert_array_equal(gy, wy)
+
+
+def numpy_batch(bx, by):
+    return tuple(a.numpy() for a in bx) if isinstance(bx, tuple) else bx.numpy(), by.numpy()
+
+
+@pytest.mark.parametrize("case", ["plain", "bucketed-pre", "bucketed-post", "tuple-x", "keep"])
+def test_the_stream_gives_exactly_the_numpy_batches_epoch_after_epoch(case):
+    from rnn_recipes.intervals import interval_dataset
+    from rnn_recipes.pipeline import signature
+
+    padding = "post" if case == "bucketed-post" else "pre"
+    cfg = imdb_cfg(batch_size=16, padding=padding, mask_zero=case.startswith("bucketed"), epochs=3)
+    assert use_bucketing(cfg) == case.startswith("bucketed")
+    x = padded_reviews(75, 40, padding, seed=5)
+    if case == "tuple-x":  # a seq2seq model's two inputs: source ids and decoder input ids
+        x = (x, np.arange(75 * 6, dtype="int64").reshape(75, 6))
+    y = np.arange(75 * 2, dtype="int32").reshape(75, 2)
+    keep = 64 if case == "keep" else None
+    steps = steps_per_epoch(x, cfg, keep)
+    want = [list(epoch_batches(x, y, cfg, e, keep)) for e in range(3)]
+    ds = epochs_dataset(x, y, cfg, keep=keep)
+    assert ds.element_spec == signature(x, y, cfg) and ds.cardinality().numpy() == 3 * steps
+    for _ in range(2):  # each pass over the dataset is the same three epochs
+        assert_same_batches([numpy_batch(*b) for b in ds], [b for epoch in want for b in epoch])
+    if case.startswith("bucketed"):  # the widths differ from batch to batch, as the plan cut them
+        assert len({b[0].shape[1] for b in want[0]}) > 1
+    if keep is None:  # the interval stream resumed mid-pass: pass 1 from its 3rd batch on, then pass 2
+        it = iter(interval_dataset(x, y, cfg, steps, first_step=steps + 2))
+        assert_same_batches([numpy_batch(*next(it)) for _ in range(2 * steps - 2)], want[1][2:] + want[2])
