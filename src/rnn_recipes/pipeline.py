@@ -112,17 +112,26 @@ def epoch_batches(x: np.ndarray, y: np.ndarray, cfg: Config, epoch: int,
         yield take(x, idx), y[idx]
 
 
-def signature(x: np.ndarray | tuple, y: np.ndarray, cfg: Config):
-    """The tf.data element spec of (x, y) batches; x may be a tuple of arrays (a seq2seq model's two inputs)."""
+def signature(x: np.ndarray | tuple, y: np.ndarray, cfg: Config, keep: int | None = None):
+    """The tf.data element spec of (x, y) batches; x may be a tuple of arrays (a seq2seq model's two inputs).
+
+    The batch dimension is `batch_size` where every batch is full (no
+    bucketing, and the examples an epoch draws a multiple of it), else None:
+    a step traced for a known batch ran 1.04x to 1.08x faster without XLA
+    (docs/benchmarks.md, "The training stream").
+    """
     import tensorflow as tf
 
+    bucketed = use_bucketing(cfg)
+    n = rows(x) if keep is None else min(keep, rows(x))
+    batch = cfg.train.batch_size if not bucketed and n % cfg.train.batch_size == 0 else None
     if isinstance(x, tuple):
-        return tuple(tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype)) for a in x), \
-            tf.TensorSpec((None, *y.shape[1:]), tf.as_dtype(y.dtype))
-    width = None if use_bucketing(cfg) else x.shape[1]  # bucketed batches come in several widths
+        return tuple(tf.TensorSpec((batch, *a.shape[1:]), tf.as_dtype(a.dtype)) for a in x), \
+            tf.TensorSpec((batch, *y.shape[1:]), tf.as_dtype(y.dtype))
+    width = None if bucketed else x.shape[1]  # bucketed batches come in several widths
     return (
-        tf.TensorSpec((None, width, *x.shape[2:]), tf.as_dtype(x.dtype)),
-        tf.TensorSpec((None, *y.shape[1:]), tf.as_dtype(y.dtype)),
+        tf.TensorSpec((batch, width, *x.shape[2:]), tf.as_dtype(x.dtype)),
+        tf.TensorSpec((batch, *y.shape[1:]), tf.as_dtype(y.dtype)),
     )
 
 
@@ -156,7 +165,7 @@ def epochs_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, first_epoch: int =
     import tensorflow as tf
 
     last_epoch = cfg.train.epochs if last_epoch is None else last_epoch
-    element = signature(x, y, cfg)
+    element = signature(x, y, cfg, keep)
 
     def one_epoch(epoch):  # `epoch` arrives as a NumPy int64
         yield from epoch_batches(x, y, cfg, int(epoch), keep)
