@@ -125,6 +125,7 @@ def test_the_matrix_accepts_a_default_within_5_percent_of_the_best_keras_path_an
     assert not acceptance(chose)["ok"] and acceptance(chose)["default_rate"] == 90
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("output, paths", [("one", ["seed", "xla_off"]), ("seq", ["xla_off"]),
                                            ("masked", ["seed", "default"])])
 def test_the_matrix_paths_train_a_microscopic_case_in_this_process(output, paths, monkeypatch):
