@@ -19,9 +19,9 @@ of them alike; each number is the best of `--repeats` epochs:
 - seed: the teaching script: Sequential, `fit` on arrays, post padding, no
   mask, at the case's batch;
 - default: `rnn train`'s own path with `jit_compile: auto`, as the runtime
-  record settles it for a run of `RUN_EPOCHS` of the case's epochs
-  (rnn_recipes.autotune: its timing runs in the worker, with a fresh cache,
-  before the first epoch);
+  record settles it for a run of `RUN_EPOCHS` of the case's epochs, so long
+  that compiles do not weigh (rnn_recipes.autotune: its timing runs in the
+  worker, with a fresh cache, before the first epoch);
 - xla_on / xla_off: the project's path, `train.jit_compile` true / false;
 - hoisted (LSTM without mask or two directions): the input projection of all
   steps in one matmul before the loop, a `tf.while_loop` over it, TensorFlow's
@@ -62,7 +62,9 @@ from benchmarks.training import CHAR_EMBED, CHAR_VOCAB, EMBED, VOCAB, installed,
 
 WORK_PER_EPOCH = 60e9  # training FLOP per timed epoch: ~1-3 s here, whatever the case's size
 KERAS_PATHS = ["seed", "xla_on", "xla_off"]
-RUN_EPOCHS = 50  # the default decides as for a run this many of the case's epochs long (~64,000 to 200,000 examples)
+# the default decides as for a run this long, in the case's epochs: the table compares epochs after the first, so
+# compiles must not weigh in the choice either (a real run's length does weigh them: autotune.decide)
+RUN_EPOCHS = 1000
 
 
 @dataclass(frozen=True)
