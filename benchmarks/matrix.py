@@ -260,19 +260,20 @@ def recipes_epoch(case: Case, data: dict, jit, layer=None, settle=False):
         model_mod.CELLS["lstm"] = layer
     seed_everything(cfg.seed, deterministic_ops=rt.deterministic_ops)
     net = model_mod.compile_model(model_mod.build_model(cfg, spec, rt), cfg, spec, rt)
-    ds = epochs_dataset(data["x_pre"], data["y"], cfg)  # epoch 0's batches, as `rnn train` feeds them; each call times that epoch
+    ds = epochs_dataset(data["x_pre"], data["y"], cfg, last_epoch=RUN_EPOCHS)  # the stream `rnn train` feeds, epoch after epoch
     steps = steps_per_epoch(data["x_pre"], cfg)
-    return timed_fit(net, ds, steps_per_epoch=steps, shuffle=False), info
+    return continued_fit(net, ds, steps_per_epoch=steps, shuffle=False), info
 
 
 def timed_fit(model, *args, **kwargs):
-    """One epoch of `model.fit(*args, **kwargs)`, timed from the epoch's start to its end by a callback.
+    """One epoch of `model.fit(*args, **kwargs)` per call, timed from the epoch's start to its end by a callback.
 
-    Not the wall time around `fit`: each call opens a data iterator and, on
-    leaving, waits for its prefetch thread, which here ends `fit` on the next
-    step of a doubling schedule (1.28 s, 2.56 s, 5.12 s, ...: up to twice an
-    epoch's work, in no relation to the path). `rnn train` calls `fit` once
-    for all its epochs, so its epochs never pay that.
+    Each call is a fresh `fit`, so each epoch opens its data stream anew
+    (`benchmarks.stream` compares streams this way); `continued_fit` runs one
+    `fit` for all epochs, as `rnn train` does. Not the wall time around `fit`:
+    before the project's streams turned tf.data's autotuning off, leaving `fit`
+    waited for the autotuner's thread to wake on its doubling schedule (1.28 s,
+    2.56 s, 5.12 s, ...: up to twice an epoch's work, in no relation to the path).
     """
     import keras
 
@@ -291,6 +292,63 @@ def timed_fit(model, *args, **kwargs):
     return epoch
 
 
+class _Stopped(Exception):
+    """Ends a `continued_fit` at the start of its next epoch."""
+
+
+def continued_fit(model, *args, **kwargs):
+    """The epochs of one `model.fit(*args, epochs=RUN_EPOCHS, **kwargs)`, one per call, each timed by callbacks.
+
+    `rnn train` calls `fit` once for all its epochs, so its stream runs on from
+    one epoch into the next (the next epoch's first batches are drawn while the
+    last ones train). A `fit` per epoch would time the stream's start-up in
+    every epoch: ~0.1 s, 1.12x, on an epoch of five batches. So the `fit` runs
+    in a thread that waits at each epoch's start until the next call; the call
+    returns the epoch's seconds, from its start to its end. `epoch.stop()` ends
+    the `fit`. Data given as a dataset must hold `RUN_EPOCHS` epochs.
+    """
+    import queue
+    import threading
+
+    import keras
+
+    go, done = queue.Queue(), queue.Queue()
+
+    class Gate(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if not go.get():
+                raise _Stopped
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            done.put(time.perf_counter() - self.start)
+
+    def run():
+        try:
+            model.fit(*args, epochs=RUN_EPOCHS, verbose=0, callbacks=[Gate()], **kwargs)
+        except _Stopped:
+            pass
+        except BaseException as exc:  # noqa: BLE001  (raised again in the caller's thread)
+            done.put(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def epoch() -> float:
+        go.put(True)
+        seconds = done.get()
+        if isinstance(seconds, BaseException):
+            raise seconds
+        return seconds
+
+    def stop() -> None:
+        go.put(False)
+        thread.join(timeout=60)
+
+    epoch.stop, epoch.thread = stop, thread
+    return epoch
+
+
 def seed_epoch(case: Case, data: dict):
     import keras
 
@@ -303,7 +361,7 @@ def seed_epoch(case: Case, data: dict):
     model = keras.Sequential([keras.Input((case.steps,)), keras.layers.Embedding(case.vocab, case.embed), rnn, head])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy" if seq else "binary_crossentropy",
                   metrics=["accuracy"])
-    return timed_fit(model, data["x_post"], data["y"], batch_size=case.batch), {}
+    return continued_fit(model, data["x_post"], data["y"], batch_size=case.batch), {}
 
 
 def torch_epoch(case: Case, data: dict):
@@ -362,8 +420,9 @@ def _worker(conn, path: str, case: dict, cache: str) -> None:
         conn.send(("ready", time.perf_counter() - start))  # the first epoch's wall time, compiles included
         while conn.recv() == "epoch":
             start = time.perf_counter()
-            seconds = epoch()  # Keras paths time themselves (timed_fit); the PyTorch loop is timed here
+            seconds = epoch()  # Keras paths time themselves (continued_fit); the PyTorch loop is timed here
             conn.send(("epoch", seconds if seconds is not None else time.perf_counter() - start))
+        getattr(epoch, "stop", lambda: None)()
     except Exception as exc:  # noqa: BLE001  (reported as this path's result)
         conn.send(("error", f"{type(exc).__name__}: {str(exc)[:200]}"))
 

@@ -74,21 +74,39 @@ def cli(tmp_path, monkeypatch):
 
 
 class TinyRuns(dict):
-    """Run directories of the tiny configs, each trained on first use and then shared."""
+    """Run directories of the tiny configs, each trained on first use and then shared, by every worker.
+
+    Under pytest-xdist the workers share one folder: the first to ask for a
+    config trains it while holding that config's lock, the others wait for it
+    and read the same run. Tests read these runs and never change them (a
+    test that changes a run changes a copy).
+    """
 
     def __init__(self, root: Path):
         super().__init__()
         self.root = root
 
     def __missing__(self, name: str) -> Path:
+        import fcntl
+        import shutil
+
         from rnn_recipes.config_load import load_config
         from rnn_recipes.train import train
 
-        self[name] = train(load_config(TINY / f"{name}.yaml"), self.root / name, verbose=0)
-        return self[name]
+        run = self.root / name
+        with open(self.root / f"{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if training fails
+            if not (run / "manifest.json").exists():  # not trained yet, or a worker's training failed part way
+                shutil.rmtree(run, ignore_errors=True)
+                train(load_config(TINY / f"{name}.yaml"), run, verbose=0)
+        self[name] = run
+        return run
 
 
 @pytest.fixture(scope="session")
 def tiny_runs(tmp_path_factory):
     """The tiny configs' runs (CI's smoke runs), trained lazily: a test trains only the configs it reads."""
-    return TinyRuns(tmp_path_factory.mktemp("runs"))
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "tiny-runs"  # all workers' session folder
+    root.mkdir(exist_ok=True)
+    return TinyRuns(root)

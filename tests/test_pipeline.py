@@ -171,6 +171,20 @@ def test_the_epochs_stream_gives_each_epoch_its_own_batches_however_often_it_is_
         np.testing.assert_array_equal([by.numpy() for _, by in ds.take(1)][0], want[0])
 
 
+def test_the_training_streams_draw_ahead_with_tf_data_autotuning_off():
+    """Deleting an autotuned iterator waits out the autotuner thread's sleep (a doubling schedule): runs ended
+    up to seconds after their last epoch. The streams prefetch a fixed number of batches instead."""
+    from rnn_recipes.intervals import interval_dataset
+    from rnn_recipes.pipeline import PREFETCH
+
+    x = padded_reviews(70, 40, "pre", seed=5)
+    y = np.arange(70, dtype="float32")
+    cfg = imdb_cfg(batch_size=16, epochs=2)
+    for ds in (epochs_dataset(x, y, cfg), interval_dataset(x, y, cfg, steps_per_epoch(x, cfg))):
+        assert ds.options().autotune.enabled is False
+        assert ds._input_dataset._buffer_size.numpy() == PREFETCH  # under the options: prefetch, a fixed buffer
+
+
 @pytest.mark.slow
 def test_a_config_naming_batch_size_32_trains_with_32(monkeypatch, tmp_path):
     import importlib

@@ -484,7 +484,7 @@ def check_and_resume(run) -> None:
 
 @pytest.mark.slow
 def test_sigkill_at_random_moments_never_breaks_a_run(tmp_path):
-    """20 trainings killed with SIGKILL: at random moments, and the instant a temporary file appears
+    """12 trainings killed with SIGKILL: at random moments, and the instant a temporary file appears
     (inside a checkpoint or artifact save). The last checkpoint always loads and --resume completes."""
     rng = random.Random(5)
     # an uninterrupted run: how long training takes once the run directory exists
@@ -517,12 +517,12 @@ def test_sigkill_at_random_moments_never_breaks_a_run(tmp_path):
 
     trials = []
     with ThreadPoolExecutor(max_workers=2) as pool:  # two kills at a time, while this thread resumes the killed
-        for done in as_completed([pool.submit(trial, i) for i in range(20)]):
+        for done in as_completed([pool.submit(trial, i) for i in range(12)]):
             trials.append(done.result())
             check_and_resume(trials[-1]["run"])
     hows = [t["how"] for t in trials]
-    assert hows.count("save") >= 8  # the kills during saves were real ...
-    assert sum(t["temp_left"] for t in trials) >= 5  # ... they left half-written temporary files behind
+    assert hows.count("save") >= 5  # the kills during saves were real (of 6; quiet runs: 6 of 6) ...
+    assert sum(t["temp_left"] for t in trials) >= 3  # ... they left half-written temporary files behind
 
 
 @pytest.mark.slow

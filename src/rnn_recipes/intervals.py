@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from rnn_recipes.config import Config
-from rnn_recipes.pipeline import epoch_batches, signature
+from rnn_recipes.pipeline import epoch_batches, prefetched, signature
 
 
 def interval_count(cfg: Config, steps_per_pass: int) -> int:
@@ -54,4 +54,4 @@ def interval_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, steps_per_pass: 
                     next(batches)
             yield next(batches)
 
-    return tf.data.Dataset.from_generator(generate, output_signature=signature(x, y, cfg)).prefetch(tf.data.AUTOTUNE)
+    return prefetched(tf.data.Dataset.from_generator(generate, output_signature=signature(x, y, cfg)))

@@ -20,6 +20,7 @@ from rnn_recipes.dataset import rows, take
 from rnn_recipes.runtime import decide_bucketing
 
 MIN_BUCKET = 16  # shorter buckets save little and each width is one more trace
+PREFETCH = 2  # batches a training stream draws ahead of the train step
 
 
 def epoch_order(n: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarray:
@@ -175,7 +176,22 @@ def epochs_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, first_epoch: int =
 
     n_batches = steps_per_epoch(x, cfg, keep) * max(last_epoch - first_epoch, 0)
     ds = tf.data.Dataset.range(first_epoch, last_epoch).flat_map(batches_of)
-    return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(tf.data.AUTOTUNE)
+    return prefetched(ds.apply(tf.data.experimental.assert_cardinality(n_batches)))
+
+
+def prefetched(ds):
+    """`ds` drawing `PREFETCH` batches ahead of training, with tf.data's autotuning off.
+
+    Autotuning would size this one buffer, nothing else; and its background
+    thread sleeps on a doubling schedule (10 ms, 20 ms, ... up to a minute)
+    that deleting the iterator waits out: with it, `fit` returned up to
+    seconds after a run's last epoch had ended.
+    """
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.prefetch(PREFETCH).with_options(options)
 
 
 def _plan_sizes(x: np.ndarray, cfg: Config, keep: int | None = None) -> Iterator[int]:
