@@ -1,7 +1,8 @@
 """The training-speed matrix: every case on the seed-style script, `rnn train`'s default, each candidate path, PyTorch.
 
     python -m benchmarks.matrix --quick          # 4 cases
-    python -m benchmarks.matrix --core           # 16 cases, one slice through every axis (~40 min on 2 quiet cores)
+    python -m benchmarks.matrix --core           # 16 cases, one slice through every axis (~40 min on 2 quiet cores;
+                                                 # ~75 with --replicas 2 and hoisted, fused and torch)
     python -m benchmarks.matrix                  # the full matrix (hours): cell x units x steps x batch x output, + masked
     python -m benchmarks.matrix --cases lstm-256-100-b64-seq --repeats 5
 
