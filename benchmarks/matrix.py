@@ -239,11 +239,11 @@ def recipes_epoch(case: Case, data: dict, jit, layer=None, settle=False):
     from rnn_recipes import autotune
     from rnn_recipes import model as model_mod
     from rnn_recipes.pipeline import epochs_dataset, steps_per_epoch
-    from rnn_recipes.runtime import for_this_machine
+    from rnn_recipes.runtime import for_training
     from rnn_recipes.train import seed_everything
 
     cfg, spec = _config(case, jit)
-    rt = for_this_machine(cfg)
+    rt = for_training(cfg)  # as `rnn train` sets up its process (malloc keeps freed memory)
     info = {}
     if settle:  # as `rnn train` settles auto for a run of RUN_EPOCHS of the case's epochs
         ds = SimpleNamespace(x_train=data["x_pre"], y_train=data["y"], spec=spec)

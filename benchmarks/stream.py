@@ -114,13 +114,13 @@ def measure(case: Case, repeats: int, samples: int | None = None) -> dict[str, l
     """Seconds per epoch of each path that applies, `repeats` interleaved epochs after one untimed each."""
     from rnn_recipes.model import build_model, compile_model
     from rnn_recipes.pipeline import epochs_dataset, steps_per_epoch, use_bucketing
-    from rnn_recipes.runtime import for_this_machine
+    from rnn_recipes.runtime import for_training
     from rnn_recipes.train import seed_everything
 
     data = make_data(case)
     x, y = (data["x_pre"][:samples], data["y"][:samples]) if samples else (data["x_pre"], data["y"])
     cfg, spec = _config(case, False)
-    rt = for_this_machine(cfg)
+    rt = for_training(cfg)  # as `rnn train` sets up its process
     two = cfg.model_copy(update={"train": cfg.train.model_copy(update={"epochs": 2})})
     if not same_batches(epochs_dataset(x, y, two), gathered_epochs_dataset(x, y, two)):
         raise SystemExit(f"{case.name}: the gathered stream's batches differ from the generator's")

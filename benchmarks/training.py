@@ -160,7 +160,7 @@ def rnn_recipes_epoch(case: Case, data: dict, jit: bool | str, precision: str = 
     from rnn_recipes.data import DataSpec
     from rnn_recipes.model import build_model, compile_model
     from rnn_recipes.pipeline import epochs_dataset, steps_per_epoch
-    from rnn_recipes.runtime import for_this_machine
+    from rnn_recipes.runtime import for_training
     from rnn_recipes.train import seed_everything
 
     variable = case.lengths != "fixed"
@@ -176,7 +176,7 @@ def rnn_recipes_epoch(case: Case, data: dict, jit: bool | str, precision: str = 
         encoding = {"kind": "embedding", "dim": EMBED, "mask_zero": variable}
         spec = DataSpec("binary", case.steps, vocab_size=VOCAB)
     cfg = Config.model_validate({"data": data_cfg, "encoding": encoding, "model": model, "train": train})
-    rt = for_this_machine(cfg)  # as `rnn train` resolves it
+    rt = for_training(cfg)  # as `rnn train` resolves it and sets up its process
     seed_everything(cfg.seed, deterministic_ops=rt.deterministic_ops)
     net = compile_model(build_model(cfg, spec, rt), cfg, spec, rt)
     ds = epochs_dataset(data["x_pre"], data["y"], cfg)  # epoch 0's batches; every call times that one epoch

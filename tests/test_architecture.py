@@ -19,7 +19,7 @@ PACKAGE = ROOT / "src" / "rnn_recipes"
 # lowest first; the groups are the layers of docs/architecture.md
 ORDER = [
     # foundations: no project imports, or only each other
-    "errors", "fileio", "signals", "backend", "compat", "bundled", "cells",
+    "errors", "fileio", "signals", "backend", "compat", "bundled", "cells", "allocator",
     # config
     "safeyaml", "config_data", "config", "config_load", "schedules",
     # what a run means and decides (a seq2seq task's baselines decode: the step decoder sits below the task record)

@@ -202,3 +202,17 @@ def test_the_gathered_stream_candidate_gives_the_pipelines_batches_and_not_anoth
     x, y = data["x_pre"][:22], data["y"][:22]  # a partial last batch (of each bucket, when bucketed)
     assert same_batches(epochs_dataset(x, y, cfg), gathered_epochs_dataset(x, y, cfg))
     assert not same_batches(epochs_dataset(x, y, cfg, 1, 2), gathered_epochs_dataset(x, y, cfg))
+
+
+@pytest.mark.slow  # two spawned processes, each importing TensorFlow
+def test_the_malloc_benchmark_times_glibcs_defaults_against_kept_memory_in_two_processes():
+    from benchmarks.malloc import rows, run_case
+    from benchmarks.matrix import Case
+
+    case = Case("lstm", 4, 12, 4)
+    results = run_case(case, [False], repeats=1)
+    assert [(r["jit"], r["keep"], r["malloc"]) for r in results] == [
+        (False, False, "as glibc comes (benchmarks.malloc)"), (False, True, "glibc keeps freed memory for reuse")]
+    assert all(len(r["epochs"]) == 1 and r["epochs"][0][0] > 0 and r["peak_mb"] > 100 for r in results)
+    [row] = rows(case, results)
+    assert row.startswith("| lstm-4-12-b4-one | off | ") and row.endswith("x |")

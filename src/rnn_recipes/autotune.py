@@ -49,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnn_recipes import allocator
 from rnn_recipes.config import Config
 from rnn_recipes.dataset import rows, take
 from rnn_recipes.runtime import Runtime
@@ -115,6 +116,7 @@ def signature(cfg: Config, batch_shape: tuple[int, ...]) -> str:
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "env": {k: os.environ.get(k) for k in ("TF_ENABLE_ONEDNN_OPTS", "OMP_NUM_THREADS")},
+        "malloc": allocator.state(),  # with freed memory kept, big steps ran up to 1.7x faster
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
 

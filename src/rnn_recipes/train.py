@@ -167,7 +167,7 @@ def _train(
     cfg: Config, ds: Dataset, run_dir: Path, verbose: int | None, plan: distribute.Plan, restore_from: Path | None = None
 ) -> dict:
     """Build, fit (from the last checkpoint, if any) and write every artifact into `run_dir`; return the metrics."""
-    rt = runtime.for_this_machine(cfg)  # XLA, bucketing, cuDNN, precision: decided here, once
+    rt = runtime.for_training(cfg)  # XLA, bucketing, cuDNN, precision: decided here, once; malloc set up
     # XLA auto, where the rules leave it open: timed on throwaway models, before the run's model is seeded
     rt = autotune.settle(cfg, ds, rt, log=lambda msg: print(msg, file=sys.stderr))
     print(rt.line(), file=sys.stderr)
