@@ -14,9 +14,10 @@ apart on others, either way (docs/benchmarks.md), so `settle` times them:
   most of it, and XLA stays off untimed (the tiny configs trained 1.5x to 5x
   faster without it).
 - What is timed: on throwaway models built from the same config, each path's
-  first step (trace and compile) and then `STEPS` train steps per path,
-  interleaved (on, off, on, off, ...), on one real training batch; a bucketed
-  run's batch is one of its most common width. The run's own model is built
+  first step (trace and compile) and then 4 to 16 train steps per path
+  (`timed_rounds`: ~0.5 s of them), interleaved (on, off, on, off, ...), on
+  one real training batch; a bucketed run's batch is one of its most common
+  width. The run's own model is built
   afterwards from a fresh seed, so the measurement changes neither its
   initial weights nor its optimizer state.
 - What is decided: the path whose predicted run is shorter: compiles x its
@@ -55,7 +56,9 @@ from rnn_recipes.dataset import rows, take
 from rnn_recipes.runtime import Runtime
 
 MIN_GFLOP = 500.0  # ~25 s of training on this 2-core CPU at the ~20 GFLOP/s an LSTM step reaches
-STEPS = 4  # timed steps per path, after one warm-up step each
+STEPS = 4  # timed steps per path at least, after one warm-up step each
+MAX_STEPS = 16  # at most: short steps are timed until a path's reach ~TIMED_S
+TIMED_S = 0.5  # a path's fastest of 4 steps of ~25 ms read 1.3x slow once (docs/benchmarks.md); of 16, steady
 SLOW_STEP_S = 1.0  # when a warm-up step (after the compile) takes longer, time 2 steps per path instead
 FORMAT = 3  # the cache entry's layout: first step and steps per path and timed width
 GATES = {"simple_rnn": 1, "gru": 3, "lstm": 4, "peephole_lstm": 4}
@@ -213,13 +216,29 @@ def plan(cfg: Config, x) -> Plan:
     return Plan(t.epochs, len(found), len(shapes), sum(w or 0 for _, w in found), probes)
 
 
+def timed_rounds(warm_s: float, least: int = STEPS) -> int:
+    """How many steps each path is timed for, given the slowest warm-up step: ~`TIMED_S` of them, `least` to `MAX_STEPS`.
+
+    The fastest of a few steps is the estimate of a step (`predicted_seconds`);
+    short steps vary more with the machine's other work, so more are taken.
+
+    Example:
+        >>> [timed_rounds(s) for s in (0.025, 0.1, 0.6, 1.5)]
+        [16, 5, 4, 2]
+    """
+    if warm_s > SLOW_STEP_S:
+        return min(least, 2)
+    return max(least, min(MAX_STEPS, int(TIMED_S / max(warm_s, 1e-3))))
+
+
 def time_paths(cfg: Config, spec, batches: list, candidates: dict[str, Runtime],
                steps: int = STEPS) -> dict[str, dict]:
     """Each candidate runtime's first step (trace and compile) and train steps on each batch, on throwaway models.
 
     Each candidate gets its own model built from `cfg` and compiled as its
     record says; after the first steps, the steps are timed interleaved
-    (candidate by candidate, batch by batch). `batches` holds (x, y) pairs.
+    (candidate by candidate, batch by batch), `timed_rounds` of them, at least
+    `steps`. `batches` holds (x, y) pairs.
     Returns {name: {"first": [seconds per batch], "steps": [[seconds, ...] per batch]}}.
     """
     import tensorflow as tf
@@ -227,7 +246,7 @@ def time_paths(cfg: Config, spec, batches: list, candidates: dict[str, Runtime],
     from rnn_recipes.model import build_model, compile_model
 
     fed = [(tf.nest.map_structure(tf.constant, x), tf.constant(y)) for x, y in batches]  # x: array or seq2seq tuple
-    models, times, slow = {}, {}, False
+    models, times, warm = {}, {}, 0.0
     for name, rt in candidates.items():
         _set_determinism(rt.deterministic_ops)
         models[name] = compile_model(build_model(cfg, spec, rt), cfg, spec, rt)
@@ -238,9 +257,8 @@ def time_paths(cfg: Config, spec, batches: list, candidates: dict[str, Runtime],
             times[name]["first"].append(time.perf_counter() - start)
             start = time.perf_counter()
             models[name].train_on_batch(xb, yb)  # warm-up, not counted
-            slow = slow or time.perf_counter() - start > SLOW_STEP_S
-    steps = min(steps, 2) if slow else steps
-    for _ in range(steps):
+            warm = max(warm, time.perf_counter() - start)
+    for _ in range(timed_rounds(warm, steps)):
         for name, rt in candidates.items():
             _set_determinism(rt.deterministic_ops)
             for k, (xb, yb) in enumerate(fed):
